@@ -85,4 +85,7 @@ public sealed record CompiledProfile(string Hash, CompiledAction BadArchAction, 
 {
     /// <summary>The most conditional rules any single syscall carries; the BPF side bounds its loop by a constant and refuses more.</summary>
     public int MaxRulesPerSyscall => Arches.SelectMany(a => a.Syscalls).Select(s => s.Rules.Count).DefaultIfEmpty(0).Max();
+
+    /// <summary>Which <c>syscalls[]</c> entries of the source profile produced each (AuditArch, Nr); for explanations only, not part of the hash.</summary>
+    public IReadOnlyDictionary<(uint AuditArch, uint Nr), IReadOnlyList<int>>? Origins { get; init; }
 }

@@ -1,0 +1,127 @@
+// Per-syscall cost of the enforcement engine (tight getppid loop in a native process) and kernel
+// memory per bound profile. Run through bench/bpf/run.sh, as root.
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Enforcement;
+using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Profiles.Compiled;
+
+if (args.Length < 2)
+{
+    Console.Error.WriteLine("usage: SeccompEbpf.Bpf.Bench <getppid-loop binary> <iterations>");
+    return 2;
+}
+string loop = args[0];
+long iterations = long.Parse(args[1]);
+const int Runs = 3;
+const uint X86_64 = 0xC000003E, Getppid = 110;
+
+using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Warning).AddSimpleConsole());
+string cgroupRoot = CgroupFs.Cgroup2Mount();
+string managedDir = Path.Combine(cgroupRoot, $"seccomp-ebpf-bench-managed-{Environment.ProcessId}");
+string otherDir = Path.Combine(cgroupRoot, $"seccomp-ebpf-bench-other-{Environment.ProcessId}");
+string secondDir = Path.Combine(cgroupRoot, $"seccomp-ebpf-bench-second-{Environment.ProcessId}");
+string pinRoot = $"/sys/fs/bpf/seccomp-ebpf-bench-{Environment.ProcessId}";
+foreach (var dir in new[] { managedDir, otherDir, secondDir })
+    Directory.CreateDirectory(dir);
+
+var rows = new List<(string Config, double Ns)>();
+double Measure(string cgroupDir, bool seccomp = false)
+{
+    var samples = new List<double>();
+    for (int run = 0; run < Runs; run++)
+    {
+        var info = new ProcessStartInfo(loop) { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(cgroupDir);
+        info.ArgumentList.Add(iterations.ToString());
+        if (seccomp)
+            info.ArgumentList.Add("--seccomp");
+        using var p = Process.Start(info)!;
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0 || !output.StartsWith("ns_per_call ", StringComparison.Ordinal))
+            throw new InvalidOperationException($"getppid-loop failed ({p.ExitCode}): {output} {p.StandardError.ReadToEnd()}");
+        samples.Add(double.Parse(output["ns_per_call ".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture));
+    }
+    samples.Sort();
+    return samples[Runs / 2];
+}
+
+// Docker's default profile in size: ~350 named syscalls (getppid allowed), clone/personality rules, ERRNO(EPERM) default
+CompiledProfile DockerSized(CompiledAction getppid, string label)
+{
+    var syscalls = new List<CompiledSyscall>();
+    for (uint nr = 0; nr < 335; nr++)
+        syscalls.Add(nr switch
+        {
+            56 => new CompiledSyscall(nr, [new CompiledRule([new ArgCheck(0, CompareOp.MaskedEqual, 0x7E020000, 0)], CompiledAction.Allow)], CompiledAction.Errno(1)),
+            135 => new CompiledSyscall(nr, new ulong[] { 0, 8, 0x20000, 0x20008, 0xffffffff }.Select(v => new CompiledRule([new ArgCheck(0, CompareOp.Equal, v)], CompiledAction.Allow)).ToList(), CompiledAction.Errno(1)),
+            Getppid => new CompiledSyscall(nr, [], getppid),
+            _ => new CompiledSyscall(nr, [], CompiledAction.Allow),
+        });
+    for (uint nr = 424; nr < 440; nr++)
+        syscalls.Add(new CompiledSyscall(nr, [], CompiledAction.Allow));
+    string hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(label)));
+    return new CompiledProfile(hash, new CompiledAction(SeccompAction.KillProcess), [new CompiledArch(X86_64, CompiledAction.Errno(1), null, syscalls)]);
+}
+
+try
+{
+    rows.Add(("nothing attached", Measure(otherDir)));
+    rows.Add(("kernel seccomp filter (libseccomp, same Docker-sized profile), filtered process", Measure(otherDir, seccomp: true)));
+
+    // ERRNO default cannot be prevented on a kernel without BPF LSM: degrade it to LOG for the benchmark
+    var options = new EngineOptions { PinRoot = pinRoot, OnUnenforceable = UnenforceablePolicy.DegradeToLog, DetachOnExit = true };
+    using var engine = EnforcementEngine.Open(options, loggers);
+    rows.Add(("engine loaded, no binding (sys_enter detached)", Measure(otherDir)));
+
+    ulong managed = CgroupFs.IdOf(managedDir);
+    var allowProfile = DockerSized(CompiledAction.Allow, "bench-allow");
+    var before = engine.MapMemory();
+    engine.Bind(managed, allowProfile, EnforcementMode.Enforce);
+    var afterOne = engine.MapMemory();
+    engine.Bind(CgroupFs.IdOf(secondDir), allowProfile, EnforcementMode.Enforce);
+    var afterTwo = engine.MapMemory();
+    engine.Unbind(CgroupFs.IdOf(secondDir));
+
+    rows.Add(("sys_enter attached, process unmanaged", Measure(otherDir)));
+    rows.Add(("managed, getppid allowed (Docker-sized profile)", Measure(managedDir)));
+    engine.Rebind(managed, DockerSized(new CompiledAction(SeccompAction.Log), "bench-log"), EnforcementMode.Enforce);
+    rows.Add(("managed, getppid logged (default rate limit 1000/s per container)", Measure(managedDir)));
+    engine.Unbind(managed);
+    using (var unlimited = EnforcementEngine.Open(options with { LogEventsPerSecondPerContainer = 0, DetachOnExit = false }, loggers))
+    {
+        unlimited.Bind(managed, DockerSized(new CompiledAction(SeccompAction.Log), "bench-log"), EnforcementMode.Enforce);
+        var drain = Task.Run(async () => { await foreach (var _ in unlimited.Events.ReadAllAsync()) { } });
+        rows.Add(("managed, getppid logged, no rate limit (every call a ring-buffer event)", Measure(managedDir)));
+        unlimited.Unbind(managed);
+    }
+
+    double baseline = rows[0].Ns;
+    Console.WriteLine($"getppid loop, {iterations:N0} calls, median of {Runs} runs, kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}, {Environment.ProcessorCount} CPUs");
+    Console.WriteLine();
+    Console.WriteLine("| configuration | ns per syscall | added |");
+    Console.WriteLine("|---|---|---|");
+    foreach (var (config, ns) in rows)
+        Console.WriteLine($"| {config} | {ns:F0} | {(ns - baseline >= 0 ? "+" : "")}{ns - baseline:F0} |");
+
+    long Sum(IReadOnlyDictionary<string, long> m, params string[] names) => names.Sum(n => m[n]);
+    string[] profileMaps = ["slots", "arch_policy", "syscall_policy", "rules"];
+    Console.WriteLine();
+    Console.WriteLine("Kernel memory (fdinfo memlock; profile maps are BPF_F_NO_PREALLOC hashes, so they grow per entry):");
+    Console.WriteLine();
+    Console.WriteLine("| what | bytes |");
+    Console.WriteLine("|---|---|");
+    Console.WriteLine($"| one bound Docker-sized profile ({allowProfile.Arches[0].Syscalls.Count} syscalls, 6 rules): slots + arch_policy + syscall_policy + rules | {Sum(afterOne, profileMaps) - Sum(before, profileMaps):N0} |");
+    Console.WriteLine($"| each additional container sharing it: one `bindings` entry (preallocated map) | {Sum(afterTwo, ["bindings", .. profileMaps]) - Sum(afterOne, ["bindings", .. profileMaps]):N0} |");
+    Console.WriteLine($"| fixed: bindings map (16,384 preallocated entries) | {before["bindings"]:N0} |");
+    Console.WriteLine($"| fixed: events ring buffer | {before["events"]:N0} |");
+    Console.WriteLine($"| fixed: everything else (settings, counters, log_rate, pending, empty profile maps) | {before.Where(kv => kv.Key is not ("bindings" or "events")).Sum(kv => kv.Value):N0} |");
+}
+finally
+{
+    foreach (var dir in new[] { managedDir, otherDir, secondDir })
+        if (Directory.Exists(dir))
+            Directory.Delete(dir);
+}
+return 0;

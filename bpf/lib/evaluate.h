@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The seccomp view of the current syscall and the decision procedure of
+ * plugin/SeccompEbpf.Profiles/Compiled/CompiledProfile.cs, step for step.
+ */
+#ifndef __SC_EVALUATE_H
+#define __SC_EVALUATE_H
+
+#define AUDIT_ARCH_X86_64 0xC000003Eu
+#define AUDIT_ARCH_I386 0x40000003u
+#define TS_COMPAT 0x0002 /* arch/x86/include/asm/thread_info.h: ia32 syscall in progress */
+#define ENOSYS_ERRNO 38
+
+struct syscall_view {
+	__u32 audit_arch;
+	__u32 nr; /* as seccomp_data.nr: x32 keeps bit 0x40000000 */
+	__u64 args[6];
+};
+
+struct decision {
+	struct sc_action action;
+	__u16 rule;
+};
+
+static __always_inline void build_view(struct pt_regs *regs, long id, struct syscall_view *view)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u32 status = BPF_CORE_READ(task, thread_info.status);
+
+	view->nr = (__u32)id;
+	if (status & TS_COMPAT) {
+		/* int 0x80 / sysenter: i386 numbers and registers, never the x86_64 table */
+		view->audit_arch = AUDIT_ARCH_I386;
+		view->args[0] = (__u32)BPF_CORE_READ(regs, bx);
+		view->args[1] = (__u32)BPF_CORE_READ(regs, cx);
+		view->args[2] = (__u32)BPF_CORE_READ(regs, dx);
+		view->args[3] = (__u32)BPF_CORE_READ(regs, si);
+		view->args[4] = (__u32)BPF_CORE_READ(regs, di);
+		view->args[5] = (__u32)BPF_CORE_READ(regs, bp);
+	} else {
+		view->audit_arch = AUDIT_ARCH_X86_64;
+		view->args[0] = BPF_CORE_READ(regs, di);
+		view->args[1] = BPF_CORE_READ(regs, si);
+		view->args[2] = BPF_CORE_READ(regs, dx);
+		view->args[3] = BPF_CORE_READ(regs, r10);
+		view->args[4] = BPF_CORE_READ(regs, r8);
+		view->args[5] = BPF_CORE_READ(regs, r9);
+	}
+}
+
+static __always_inline bool check_holds(const struct arg_check *check, const struct syscall_view *view)
+{
+	__u8 index = check->index;
+	__u64 arg;
+
+	if (index >= 6)
+		return false;
+	arg = view->args[index];
+	switch (check->op) {
+	case SC_OP_NE:
+		return arg != check->value;
+	case SC_OP_LT:
+		return arg < check->value;
+	case SC_OP_LE:
+		return arg <= check->value;
+	case SC_OP_EQ:
+		return arg == check->value;
+	case SC_OP_GE:
+		return arg >= check->value;
+	case SC_OP_GT:
+		return arg > check->value;
+	case SC_OP_MASKED_EQ:
+		return (arg & check->value) == check->datum;
+	default:
+		return false; /* the engine never writes other ops */
+	}
+}
+
+static __always_inline bool rule_holds(const struct rule_value *rule, const struct syscall_view *view)
+{
+	for (int i = 0; i < SC_MAX_CHECKS; i++) {
+		if (i >= rule->check_count)
+			break;
+		if (!check_holds(&rule->checks[i], view))
+			return false;
+	}
+	return true;
+}
+
+/* Ordered rules of one syscall: the first whose checks all hold decides. */
+static __noinline bool first_matching_rule(__u32 slot, __u32 first_rule, __u32 rule_count,
+					   const struct syscall_view *view, struct decision *out)
+{
+	struct rule_key key = { .slot = slot };
+
+	for (__u32 i = 0; i < SC_MAX_RULES_PER_SYSCALL; i++) {
+		struct rule_value *rule;
+
+		if (i >= rule_count)
+			return false;
+		key.index = first_rule + i;
+		rule = bpf_map_lookup_elem(&rules, &key);
+		if (!rule)
+			return false;
+		if (rule_holds(rule, view)) {
+			out->action = rule->action;
+			out->rule = (__u16)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static __always_inline void evaluate(__u32 slot, const struct syscall_view *view, struct decision *out)
+{
+	struct arch_key akey = { .slot = slot, .audit_arch = view->audit_arch };
+	struct syscall_key skey = { .slot = slot, .audit_arch = view->audit_arch, .nr = view->nr };
+	struct slot_value *profile = bpf_map_lookup_elem(&slots, &slot);
+	struct arch_value *arch;
+	struct syscall_value *sys;
+
+	if (!profile) {
+		/* never happens while the engine switches bindings before freeing slots */
+		count(SC_CNT_NO_SLOT);
+		out->action = (struct sc_action){ .kind = SC_ALLOW };
+		out->rule = SC_RULE_NO_SLOT;
+		return;
+	}
+	arch = bpf_map_lookup_elem(&arch_policy, &akey);
+	if (!arch) {
+		out->action = profile->bad_arch_action;
+		out->rule = SC_RULE_BAD_ARCH;
+		return;
+	}
+	sys = bpf_map_lookup_elem(&syscall_policy, &skey);
+	if (sys) {
+		if (sys->rule_count > SC_MAX_RULES_PER_SYSCALL)
+			count(SC_CNT_RULES_TRUNCATED);
+		if (sys->rule_count && first_matching_rule(slot, sys->first_rule, sys->rule_count, view, out))
+			return;
+		out->action = sys->fallback;
+		out->rule = SC_RULE_FALLBACK;
+		return;
+	}
+	if (view->nr >= arch->enosys_from_nr) {
+		out->action = arch->enosys_action;
+		out->rule = SC_RULE_ENOSYS;
+		return;
+	}
+	out->action = arch->default_action;
+	out->rule = SC_RULE_DEFAULT;
+}
+
+#endif

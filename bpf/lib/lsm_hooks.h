@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One BPF LSM program per hook that some syscall reliably passes through
+ * (plugin/SeccompEbpf.Bpf/Enforcement/LsmHookTable.cs says which syscalls).
+ * The programs read no hook arguments, so one source fits every kernel's
+ * hook signature. A prior BPF program's non-zero verdict never reaches us:
+ * the LSM trampoline stops at the first program that returns non-zero.
+ */
+#ifndef __SC_LSM_HOOKS_H
+#define __SC_LSM_HOOKS_H
+
+#define SC_LSM_HOOK(hook)                        \
+	SEC("lsm/" #hook)                        \
+	int lsm_##hook(void *ctx)                \
+	{                                        \
+		return consume_verdict();        \
+	}
+
+SC_LSM_HOOK(file_open)
+SC_LSM_HOOK(file_ioctl)
+SC_LSM_HOOK(mmap_file)
+SC_LSM_HOOK(file_mprotect)
+SC_LSM_HOOK(inode_unlink)
+SC_LSM_HOOK(inode_rmdir)
+SC_LSM_HOOK(inode_mkdir)
+SC_LSM_HOOK(inode_rename)
+SC_LSM_HOOK(inode_link)
+SC_LSM_HOOK(inode_symlink)
+SC_LSM_HOOK(socket_create)
+SC_LSM_HOOK(socket_connect)
+SC_LSM_HOOK(socket_bind)
+SC_LSM_HOOK(socket_listen)
+SC_LSM_HOOK(task_kill)
+SC_LSM_HOOK(task_prctl)
+SC_LSM_HOOK(task_fix_setuid)
+SC_LSM_HOOK(task_fix_setgid)
+SC_LSM_HOOK(sb_mount)
+SC_LSM_HOOK(sb_umount)
+SC_LSM_HOOK(sb_pivotroot)
+SC_LSM_HOOK(ptrace_access_check)
+SC_LSM_HOOK(ptrace_traceme)
+SC_LSM_HOOK(bpf)
+
+#endif

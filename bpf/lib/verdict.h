@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Decide in one place, act in another (Tetragon's enforcer pattern): sys_enter
+ * stores the verdict for the running syscall under pid_tgid, and the LSM hook
+ * the syscall passes through returns it as -errno, before any side effect.
+ */
+#ifndef __SC_VERDICT_H
+#define __SC_VERDICT_H
+
+static __always_inline void hand_verdict(__u32 nr, __s32 error)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct verdict v = { .nr = nr, .error = error };
+
+	bpf_map_update_elem(&pending, &id, &v, BPF_ANY);
+}
+
+/* A verdict left by an earlier syscall that never reached a hook must not hit this one. */
+static __always_inline void drop_stale_verdict(struct sc_settings *cfg)
+{
+	__u64 id;
+
+	if (!cfg || !(cfg->flags & SC_CONFIG_LSM_PREVENTION))
+		return;
+	id = bpf_get_current_pid_tgid();
+	if (bpf_map_lookup_elem(&pending, &id))
+		bpf_map_delete_elem(&pending, &id);
+}
+
+static __always_inline int consume_verdict(void)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct verdict *v = bpf_map_lookup_elem(&pending, &id);
+	struct pt_regs *regs;
+	__s32 error;
+
+	if (!v)
+		return 0;
+	/* only the syscall the verdict was made for */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (v->nr != (__u32)BPF_CORE_READ(regs, orig_ax))
+		return 0;
+	error = v->error;
+	bpf_map_delete_elem(&pending, &id);
+	count(SC_CNT_LSM_DENIALS);
+	return -error;
+}
+
+#endif

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Copyright (c) SeccompEbpf authors */
+/*
+ * Structures shared by the BPF programs and the C# engine
+ * (plugin/SeccompEbpf.Bpf/Interop/MapLayouts.cs mirrors them byte for byte;
+ * a test checks the sizes against this object's BTF).
+ */
+#ifndef __SECCOMP_H
+#define __SECCOMP_H
+
+#define SC_MAX_RULES_PER_SYSCALL 64 /* bound of the rule loop; the engine refuses more */
+#define SC_MAX_CHECKS 6             /* seccomp has six arguments */
+#define SC_HASH_LEN 64              /* lower-case hex SHA-256 */
+#define SC_NO_ENOSYS 0xffffffffu    /* arch_value.enosys_from_nr when not applicable */
+
+/* SeccompAction in SeccompEbpf.Profiles.Compiled, kernel precedence order. */
+enum sc_action_kind {
+	SC_ALLOW = 0,
+	SC_LOG = 1,
+	SC_TRACE = 2,
+	SC_NOTIFY = 3,
+	SC_ERRNO = 4,
+	SC_TRAP = 5,
+	SC_KILL_THREAD = 6,
+	SC_KILL_PROCESS = 7,
+};
+
+/* sc_action.flags */
+#define SC_ACTION_DEGRADED 0x01 /* the engine replaced the profile's action (see the binding report) */
+#define SC_ACTION_PREVENT 0x02  /* an LSM hook reached by this syscall carries the verdict */
+
+struct sc_action {
+	__u8 kind;
+	__u8 flags;
+	__u16 data; /* errno for ERRNO */
+};
+
+enum sc_mode {
+	SC_MODE_ENFORCE = 0,
+	SC_MODE_AUDIT = 1, /* every non-ALLOW action is logged instead of applied */
+};
+
+/* bindings: bound cgroup v2 id -> binding */
+struct binding {
+	__u32 slot;
+	__u8 mode;
+	__u8 flags;
+	__u16 level; /* depth of the bound cgroup below the cgroup2 root */
+};
+
+/* slots: profile slot -> what is true of the whole profile */
+struct slot_value {
+	struct sc_action bad_arch_action;
+	__u32 syscall_entries;
+	__u32 rule_entries;
+	__u32 arch_entries;
+	__u32 variant; /* 0: enforced as compiled; 1: degraded to KILL; 2: degraded to LOG; 3: audit */
+	char hash[SC_HASH_LEN];
+};
+
+struct arch_key {
+	__u32 slot;
+	__u32 audit_arch;
+};
+
+struct arch_value {
+	struct sc_action default_action;
+	struct sc_action enosys_action; /* ERRNO(ENOSYS), or its degraded form */
+	__u32 enosys_from_nr;           /* SC_NO_ENOSYS: none */
+};
+
+struct syscall_key {
+	__u32 slot;
+	__u32 audit_arch;
+	__u32 nr;
+};
+
+struct syscall_value {
+	struct sc_action fallback;
+	__u32 rule_count;
+	__u32 first_rule;
+};
+
+struct rule_key {
+	__u32 slot;
+	__u32 index;
+};
+
+/* CompareOp in SeccompEbpf.Profiles.Compiled */
+enum sc_op {
+	SC_OP_NE = 1,
+	SC_OP_LT = 2,
+	SC_OP_LE = 3,
+	SC_OP_EQ = 4,
+	SC_OP_GE = 5,
+	SC_OP_GT = 6,
+	SC_OP_MASKED_EQ = 7,
+};
+
+struct arg_check {
+	__u64 value;
+	__u64 datum;
+	__u8 index;
+	__u8 op;
+	__u8 pad[6];
+};
+
+struct rule_value {
+	struct arg_check checks[SC_MAX_CHECKS];
+	__u32 check_count;
+	struct sc_action action;
+};
+
+/* settings[0]: settings the engine changes at run time */
+#define SC_CONFIG_LSM_PREVENTION 0x1 /* LSM programs are attached: hand ERRNO/KILL verdicts to them */
+
+struct sc_settings {
+	__u64 binding_levels;   /* bit L set: some binding is a cgroup at level L */
+	__u32 events_per_second; /* per bound cgroup; 0: unlimited */
+	__u32 flags;
+};
+
+/* log_rate: bound cgroup id -> one-second window of emitted events */
+struct rate_value {
+	__u64 window_start_ns;
+	__u64 emitted;
+	__u64 dropped;
+};
+
+/* pending: pid_tgid -> verdict for the LSM hooks of the syscall now running */
+struct verdict {
+	__u32 nr;
+	__s32 error; /* positive errno */
+};
+
+/* Rule field of an event when no conditional rule decided */
+#define SC_RULE_FALLBACK 0xffff
+#define SC_RULE_DEFAULT 0xfffe
+#define SC_RULE_ENOSYS 0xfffd
+#define SC_RULE_BAD_ARCH 0xfffc
+#define SC_RULE_NO_SLOT 0xfffb
+
+/* event.flags */
+#define SC_EVENT_ENFORCED 0x01   /* the action was applied */
+#define SC_EVENT_AUDIT_ONLY 0x02 /* audit mode: logged instead of applied */
+#define SC_EVENT_DEGRADED 0x04
+#define SC_EVENT_PREVENTED 0x08 /* a verdict was handed to the LSM hooks */
+
+struct sc_event {
+	__u64 timestamp_ns; /* bpf_ktime_get_boot_ns */
+	__u64 cgroup_id;    /* the task's own cgroup */
+	__u64 bound_cgroup_id;
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 audit_arch;
+	__u32 nr;
+	__u64 args[6];
+	__u8 action;
+	__u8 mode;
+	__u16 data;
+	__u16 rule;
+	__u16 flags;
+	char comm[16];
+};
+
+/* counters (per-CPU array) */
+enum sc_counter {
+	SC_CNT_ACTION_BASE = 0, /* + sc_action_kind: decisions for managed tasks */
+	SC_CNT_UNMANAGED = 8,
+	SC_CNT_MANAGED = 9,
+	SC_CNT_EVENTS = 10,
+	SC_CNT_RINGBUF_DROPS = 11,
+	SC_CNT_RATE_DROPS = 12,
+	SC_CNT_LSM_DENIALS = 13,
+	SC_CNT_SIGNALS = 14,
+	SC_CNT_AUDITED = 15,
+	SC_CNT_NO_SLOT = 16,
+	SC_CNT_RULES_TRUNCATED = 17,
+	SC_CNT_SIGNAL_FAILURES = 18,
+	SC_CNT_MAX = 19,
+};
+
+#endif /* __SECCOMP_H */

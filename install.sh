@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# SeccompEbpf installer: dependencies, build, install, register with containerd, start the daemon.
+set -euo pipefail
+
+usage() {
+    cat <<'USAGE'
+usage: ./install.sh [options]
+
+Installs SeccompEbpf on this Debian/Ubuntu machine and starts it. Run as root; safe to run again.
+
+  --mode external       (default) the daemon runs as its own service and connects to containerd's NRI socket
+  --mode preinstalled   containerd launches the plugin itself from its NRI plugin_path (/opt/nri/plugins)
+  --prefix DIR          install under DIR (default /usr/local): DIR/lib/seccomp-ebpf, DIR/bin/seccomp-ebpf
+  --containerd-config F containerd's config file (default /etc/containerd/config.toml)
+  --no-start            install and register, but do not (re)start containerd or the daemon
+  --uninstall           stop the daemon, remove what install.sh added, detach the BPF programs and
+                        restore containerd's original config
+  -h, --help            this text
+
+What it does:
+  1. installs Debian packages: containerd 1.7 (NRI) from trixie pinned low, runc, libbpf 1.4 and bpftool from
+     bookworm-backports, clang-19 (apt sources are derived from this machine's own Debian entries)
+  2. builds the BPF object and the .NET daemon, installs them to PREFIX
+  3. writes /etc/seccomp-ebpf/config.json (kept if present) and /etc/seccomp-ebpf/profiles/
+  4. enables NRI in containerd 1.7 configs (keeps a backup: CONFIG.seccomp-ebpf.orig); 2.x configs are left intact
+  5. starts the daemon: a systemd unit where systemd runs, else a background process logging to
+     /var/log/seccomp-ebpf.log (pid in /run/seccomp-ebpf.pid); in preinstalled mode containerd starts it
+USAGE
+}
+
+mode=external prefix=/usr/local containerd_config=/etc/containerd/config.toml start=true uninstall=false
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --mode) mode=${2:?--mode needs external or preinstalled}; shift 2 ;;
+        --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
+        --containerd-config) containerd_config=${2:?--containerd-config needs a file}; shift 2 ;;
+        --no-start) start=false; shift ;;
+        --uninstall) uninstall=true; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+case "$mode" in external|preinstalled) ;; *) echo "install.sh: --mode must be external or preinstalled" >&2; exit 2 ;; esac
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root" >&2; exit 1; }
+
+src=$(cd "$(dirname "$0")" && pwd)
+libdir="$prefix/lib/seccomp-ebpf"
+bin="$prefix/bin/seccomp-ebpf"
+etc=/etc/seccomp-ebpf
+nri_plugin=/opt/nri/plugins/10-seccomp-ebpf
+unit=/etc/systemd/system/seccomp-ebpf.service
+pidfile=/run/seccomp-ebpf.pid
+logfile=/var/log/seccomp-ebpf.log
+
+have_systemd() { [ -d /run/systemd/system ]; }
+
+log() { echo "install.sh: $*"; }
+
+restart_containerd() {
+    if have_systemd; then
+        systemctl restart containerd
+    elif pgrep -x containerd >/dev/null; then
+        log "restarting containerd (no systemd)"
+        pkill -TERM -x containerd || true
+        for _ in $(seq 50); do pgrep -x containerd >/dev/null || break; sleep 0.2; done
+        nohup containerd --config "$containerd_config" >>/var/log/containerd.log 2>&1 &
+    else
+        log "starting containerd (no systemd), log in /var/log/containerd.log"
+        nohup containerd --config "$containerd_config" >>/var/log/containerd.log 2>&1 &
+    fi
+}
+
+stop_daemon() {
+    if have_systemd && [ -f "$unit" ]; then
+        systemctl disable --now seccomp-ebpf.service >/dev/null 2>&1 || true
+    fi
+    if [ -f "$pidfile" ]; then
+        kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+        rm -f "$pidfile"
+    fi
+}
+
+if $uninstall; then
+    stop_daemon
+    [ -x "$bin" ] && "$bin" detach >/dev/null 2>&1 || true
+    rm -f "$unit" "$nri_plugin" "$bin"
+    rm -rf "$libdir"
+    have_systemd && systemctl daemon-reload || true
+    if [ "$(bash "$src/scripts/containerd-nri.sh" restore "$containerd_config")" = changed ]; then
+        log "restored containerd's original config"
+        $start && restart_containerd
+    fi
+    log "uninstalled (configuration in $etc kept)"
+    exit 0
+fi
+
+log "installing packages"
+"$src/scripts/install-deps.sh" runtime build
+command -v dotnet >/dev/null || {
+    echo "install.sh: the .NET 10 SDK is required to build SeccompEbpf (dotnet not found on PATH)" >&2
+    exit 1
+}
+
+log "building"
+make -s -C "$src/bpf"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+dotnet publish "$src/plugin/SeccompEbpf/SeccompEbpf.csproj" -c Release -o "$stage" -nologo -v q -clp:ErrorsOnly
+
+log "installing to $libdir"
+mkdir -p "$libdir" "$(dirname "$bin")"
+rm -rf "$libdir.new"
+cp -a "$stage" "$libdir.new"
+rm -rf "$libdir"
+mv "$libdir.new" "$libdir"
+dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
+# containerd starts pre-installed plugins with an empty environment: the wrapper supplies DOTNET_ROOT.
+cat > "$bin" <<WRAP
+#!/bin/sh
+export DOTNET_ROOT="$dotnet_root"
+exec "$libdir/seccomp-ebpf" "\$@"
+WRAP
+chmod 755 "$bin"
+
+mkdir -p "$etc/profiles"
+[ -f "$etc/config.json" ] || install -m 644 "$src/config/config.json" "$etc/config.json"
+for p in "$src"/config/profiles/*.json; do
+    [ -e "$p" ] || continue
+    [ -f "$etc/profiles/$(basename "$p")" ] || install -m 644 "$p" "$etc/profiles/"
+done
+mkdir -p "$prefix/share/doc/seccomp-ebpf"
+install -m 644 "$src/README.md" "$prefix/share/doc/seccomp-ebpf/README.md"
+
+log "registering with containerd ($containerd_config)"
+external_flag=""
+[ "$mode" = external ] && external_flag=--external
+changed=$(bash "$src/scripts/containerd-nri.sh" enable "$containerd_config" $external_flag)
+mkdir -p /opt/nri/plugins
+if [ "$mode" = preinstalled ]; then
+    stop_daemon
+    rm -f "$unit"
+    cat > "$nri_plugin" <<PLUG
+#!/bin/sh
+# Launched by containerd with fd 3 and NRI_PLUGIN_* only; everything else comes from here.
+exec "$bin" run --config "$etc/config.json" >>"$logfile" 2>&1
+PLUG
+    chmod 755 "$nri_plugin"
+else
+    rm -f "$nri_plugin"
+fi
+
+if ! $start; then
+    log "installed; not started (--no-start)"
+    exit 0
+fi
+
+if [ "$changed" = changed ] || [ "$mode" = preinstalled ] || ! pgrep -x containerd >/dev/null; then
+    restart_containerd
+fi
+
+if [ "$mode" = external ]; then
+    stop_daemon
+    if have_systemd; then
+        sed "s|@BINDIR@|$(dirname "$bin")|" "$src/config/systemd/seccomp-ebpf.service" > "$unit"
+        systemctl daemon-reload
+        systemctl enable --now seccomp-ebpf.service
+        log "started seccomp-ebpf.service (journalctl -u seccomp-ebpf)"
+    else
+        nohup "$bin" run --config "$etc/config.json" >>"$logfile" 2>&1 &
+        echo $! > "$pidfile"
+        log "started seccomp-ebpf in the background (no systemd): pid $(cat "$pidfile"), log $logfile"
+    fi
+fi
+
+# Registration is the proof that the install worked.
+for _ in $(seq 100); do
+    if grep -q "NRI connected to containerd" "$logfile" 2>/dev/null || \
+       { have_systemd && journalctl -u seccomp-ebpf --since "-2min" 2>/dev/null | grep -q "NRI connected"; }; then
+        log "seccomp-ebpf is registered with containerd"
+        exit 0
+    fi
+    sleep 0.2
+done
+echo "install.sh: seccomp-ebpf did not register with containerd within 20 s; see $logfile" >&2
+exit 1

@@ -1,0 +1,270 @@
+using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Interop;
+using SeccompEbpf.Bpf.Probing;
+
+namespace SeccompEbpf.Bpf.Enforcement;
+
+public sealed partial class EnforcementEngine
+{
+    /// <summary>The slot holding this image: shared when an equal one exists, else written into a fresh slot.</summary>
+    private SlotRecord Acquire(ProfileImage image)
+    {
+        if (_slotsByKey.TryGetValue(image.SlotKey, out var shared))
+        {
+            // a retired slot is still intact until reclaimed: reviving it costs no map write
+            _retired.Remove(shared);
+            shared.References++;
+            return shared;
+        }
+        uint id = _freeSlotIds.Count > 0 ? _freeSlotIds.Min : _nextSlotId++;
+        _freeSlotIds.Remove(id);
+        var slot = new SlotRecord(id, image.SlotKey, image.Hash, image.Variant) { References = 1 };
+        try
+        {
+            // rules and syscalls first, the slot entry last: nothing points at the slot until the binding switches
+            for (int i = 0; i < image.Rules.Count; i++)
+            {
+                var key = new RuleKey(id, (uint)i);
+                _maps.Rules.Update(key, image.Rules[i]);
+                slot.RuleKeys.Add(key);
+            }
+            foreach (var (arch, nr, value) in image.Syscalls)
+            {
+                var key = new SyscallKey(id, arch, nr);
+                _maps.SyscallPolicy.Update(key, value);
+                slot.SyscallKeys.Add(key);
+            }
+            foreach (var (arch, value) in image.Arches)
+            {
+                var key = new ArchKey(id, arch);
+                _maps.ArchPolicy.Update(key, value);
+                slot.ArchKeys.Add(key);
+            }
+            var slotValue = new SlotValue
+            {
+                BadArchAction = image.BadArchAction,
+                SyscallEntries = (uint)slot.SyscallKeys.Count,
+                RuleEntries = (uint)slot.RuleKeys.Count,
+                ArchEntries = (uint)slot.ArchKeys.Count,
+                Variant = image.Variant,
+            };
+            unsafe
+            {
+                for (int i = 0; i < 64; i++)
+                    slotValue.Hash[i] = (byte)image.Hash[i];
+            }
+            _maps.Slots.Update(id, slotValue);
+        }
+        catch
+        {
+            Free(slot);
+            throw;
+        }
+        _slotsByKey[slot.Key] = slot;
+        _slotsById[id] = slot;
+        return slot;
+    }
+
+    /// <summary>
+    /// Drops a reference. An unused slot is retired, not freed: a program that read the binding just before
+    /// the switch may still be evaluating it. It is freed after a kernel RCU grace period (ReclaimRetired).
+    /// </summary>
+    private void Release(SlotRecord slot)
+    {
+        if (--slot.References > 0)
+            return;
+        slot.RetiredAt = ++_retireEpoch;
+        _retired.Add(slot);
+    }
+
+    /// <summary>Frees retired slots once no program can still be using them; cheap when there are none.</summary>
+    internal void ReclaimRetired()
+    {
+        long epoch;
+        lock (_gate)
+        {
+            if (_retired.Count == 0 || _disposedObject)
+                return;
+            epoch = _retireEpoch;
+        }
+        WaitForRunningPrograms();
+        lock (_gate)
+        {
+            if (_disposedObject)
+                return;
+            foreach (var slot in _retired.Where(s => s.RetiredAt <= epoch).ToList())
+            {
+                _retired.Remove(slot);
+                _slotsByKey.Remove(slot.Key);
+                _slotsById.Remove(slot.Id);
+                Free(slot);
+            }
+        }
+    }
+
+    /// <summary>Returns after every BPF program that was running has finished (the kernel's synchronize_rcu).</summary>
+    private void WaitForRunningPrograms()
+        => _maps.GracePeriod.Update(0u, _maps.GraceInner.Fd);
+
+    private void Free(SlotRecord slot)
+    {
+        _maps.Slots.Delete(slot.Id);
+        foreach (var key in slot.ArchKeys)
+            _maps.ArchPolicy.Delete(key);
+        foreach (var key in slot.SyscallKeys)
+            _maps.SyscallPolicy.Delete(key);
+        foreach (var key in slot.RuleKeys)
+            _maps.Rules.Delete(key);
+        slot.ArchKeys.Clear();
+        slot.SyscallKeys.Clear();
+        slot.RuleKeys.Clear();
+        if (slot.Id == _nextSlotId - 1)
+            _nextSlotId--;
+        else
+            _freeSlotIds.Add(slot.Id);
+    }
+
+    private void LevelAdded(int level)
+    {
+        _bindingsPerLevel[level] = _bindingsPerLevel.GetValueOrDefault(level) + 1;
+        if (_bindingsPerLevel[level] == 1)
+            WriteSettings();
+    }
+
+    private void LevelRemoved(int level)
+    {
+        if (--_bindingsPerLevel[level] == 0)
+        {
+            _bindingsPerLevel.Remove(level);
+            WriteSettings();
+        }
+    }
+
+    private void WriteSettings()
+    {
+        ulong levels = 0;
+        foreach (int level in _bindingsPerLevel.Keys)
+            levels |= 1UL << level;
+        bool lsmAttached = _enforcementPrograms.Any(p => p.StartsWith("lsm_", StringComparison.Ordinal) && File.Exists(LinkPath(p)));
+        _maps.Settings.Update(0u, new SettingsValue
+        {
+            BindingLevels = levels,
+            EventsPerSecond = (uint)_options.LogEventsPerSecondPerContainer,
+            Flags = lsmAttached ? SettingsValue.LsmPrevention : 0,
+        });
+    }
+
+    private string LinkPath(string program) => Path.Combine(_options.PinRoot, "links", program);
+
+    /// <summary>Attaches (and pins) the enforcement programs not attached yet: they cost every task on the node, so only while some binding exists.</summary>
+    private void AttachPrograms()
+    {
+        bool changed = false;
+        // LSM hooks first: sys_enter hands verdicts to them only once they are in place
+        foreach (var program in _enforcementPrograms.OrderBy(p => p == SysEnterProgram))
+        {
+            string path = LinkPath(program);
+            if (File.Exists(path))
+                continue;
+            using var link = _object.Attach(program);
+            Errors.Check(Interop.Interop.Libbpf.LinkPin(link.DangerousGetHandle(), path), $"bpf_link__pin({program}, {path})");
+            changed = true;
+            _logger.LogDebug("attached {Program}", program);
+        }
+        if (changed)
+            WriteSettings();
+    }
+
+    private void DetachPrograms()
+    {
+        // sys_enter first: no verdict is handed to hooks that are going away
+        foreach (var program in _enforcementPrograms.OrderBy(p => p != SysEnterProgram))
+        {
+            string path = LinkPath(program);
+            if (File.Exists(path))
+            {
+                // the pin holds the last reference: unlinking it detaches the program
+                File.Delete(path);
+                _logger.LogDebug("detached {Program}", program);
+            }
+        }
+        foreach (var stale in Directory.EnumerateFiles(Path.Combine(_options.PinRoot, "links")))
+            File.Delete(stale); // links of programs this engine version no longer has
+        WriteSettings();
+    }
+
+    private void ClearPendingVerdicts()
+    {
+        foreach (var key in _maps.Pending.Keys<ulong>())
+            _maps.Pending.Delete(key);
+    }
+
+    /// <summary>Rebuilds slot and binding bookkeeping from the pinned maps, so a restarted engine carries on where the last one stopped.</summary>
+    private void AdoptPinnedState(bool mapsWereAdopted)
+    {
+        lock (_gate)
+        {
+            if (mapsWereAdopted)
+            {
+                foreach (uint id in _maps.Slots.Keys<uint>())
+                {
+                    if (!_maps.Slots.TryLookup(id, out SlotValue value))
+                        continue;
+                    string hash;
+                    unsafe
+                    {
+                        hash = new string((sbyte*)value.Hash, 0, 64);
+                    }
+                    var slot = new SlotRecord(id, $"{hash}/{value.Variant}", hash, value.Variant);
+                    _slotsByKey[slot.Key] = slot;
+                    _slotsById[id] = slot;
+                }
+                foreach (var key in _maps.ArchPolicy.Keys<ArchKey>())
+                    Owner(key.Slot)?.ArchKeys.Add(key);
+                foreach (var key in _maps.SyscallPolicy.Keys<SyscallKey>())
+                    Owner(key.Slot)?.SyscallKeys.Add(key);
+                foreach (var key in _maps.Rules.Keys<RuleKey>())
+                    Owner(key.Slot)?.RuleKeys.Add(key);
+                foreach (ulong cgroupId in _maps.Bindings.Keys<ulong>())
+                {
+                    if (!_maps.Bindings.TryLookup(cgroupId, out BindingValue value))
+                        continue;
+                    if (!_slotsById.TryGetValue(value.Slot, out var slot))
+                    {
+                        _logger.LogWarning("pinned binding of cgroup {CgroupId} points at missing slot {Slot}; removing it", cgroupId, value.Slot);
+                        _maps.Bindings.Delete(cgroupId);
+                        continue;
+                    }
+                    slot.References++;
+                    _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true);
+                    _bindingsPerLevel[value.Level] = _bindingsPerLevel.GetValueOrDefault(value.Level) + 1;
+                }
+                // orphans: slots no binding uses (retired by the last engine, or written just before a crash)
+                foreach (var orphan in _slotsById.Values.Where(s => s.References == 0).ToList())
+                {
+                    orphan.RetiredAt = ++_retireEpoch;
+                    _retired.Add(orphan);
+                }
+                uint max = _slotsById.Count == 0 ? 0 : _slotsById.Keys.Max();
+                _nextSlotId = max + 1;
+                for (uint id = 1; id < _nextSlotId; id++)
+                    if (!_slotsById.ContainsKey(id))
+                        _freeSlotIds.Add(id);
+                _logger.LogInformation("adopted {Bindings} bindings and {Slots} profile slots from {PinRoot}", _bindings.Count, _slotsById.Count, _options.PinRoot);
+            }
+
+            if (_bindings.Count > 0)
+                AttachPrograms();
+            else
+                DetachPrograms();
+            WriteSettings();
+        }
+
+        SlotRecord? Owner(uint slotId)
+        {
+            if (_slotsById.TryGetValue(slotId, out var slot))
+                return slot;
+            return null;
+        }
+    }
+}

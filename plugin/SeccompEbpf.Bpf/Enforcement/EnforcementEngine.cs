@@ -1,0 +1,340 @@
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Interop;
+using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Profiles.Compiled;
+
+namespace SeccompEbpf.Bpf.Enforcement;
+
+/// <summary>
+/// Enforces compiled seccomp profiles on cgroups (containers) with eBPF. Bindings are live-updatable and
+/// atomic, pinned in bpffs so they outlive the engine, and adopted by the next engine.
+/// </summary>
+public sealed partial class EnforcementEngine : IDisposable
+{
+    private readonly EngineOptions _options;
+    private readonly ILogger _logger;
+    private readonly BpfObject _object;
+    private readonly Maps _maps;
+    private readonly EnforcementPlanner _planner;
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, SlotRecord> _slotsByKey = [];
+    private readonly Dictionary<uint, SlotRecord> _slotsById = [];
+    private readonly Dictionary<ulong, BindingRecord> _bindings = [];
+    private readonly Dictionary<int, int> _bindingsPerLevel = [];
+    private readonly SortedSet<uint> _freeSlotIds = [];
+    private uint _nextSlotId = 1;
+    private readonly HashSet<SlotRecord> _retired = [];
+    private long _retireEpoch;
+    private const int ReclaimBatch = 64;
+    private readonly Timer _reclaimTimer;
+    private bool _disposedObject;
+    private readonly Channel<SyscallEvent> _events;
+    private readonly RingBufferReader _eventReader;
+    private readonly IReadOnlyList<string> _enforcementPrograms;
+    private bool _disposed;
+
+    private EnforcementEngine(EngineOptions options, ILoggerFactory loggers, KernelCapabilities capabilities, BpfObject obj, Maps maps, IReadOnlyList<string> enforcementPrograms)
+    {
+        _options = options;
+        _logger = loggers.CreateLogger<EnforcementEngine>();
+        Capabilities = capabilities;
+        _object = obj;
+        _maps = maps;
+        _enforcementPrograms = enforcementPrograms;
+        _planner = new EnforcementPlanner(capabilities, options.OnUnenforceable);
+        _events = Channel.CreateBounded<SyscallEvent>(new BoundedChannelOptions(options.EventChannelCapacity)
+        {
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: the drop is counted
+        });
+        _eventReader = new RingBufferReader(maps.Events.Fd, OnEventRecord, _logger);
+        _reclaimTimer = new Timer(_ => ReclaimInBackground(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+    }
+
+    private void ReclaimInBackground()
+    {
+        try
+        {
+            ReclaimRetired();
+        }
+        catch (Exception e)
+        {
+            _logger.LogError(e, "reclaiming retired profile slots failed");
+        }
+    }
+
+    /// <summary>Probes the kernel, adopts pinned state under PinRoot if present (else loads fresh), mounting bpffs if needed.</summary>
+    public static EnforcementEngine Open(EngineOptions options, ILoggerFactory loggers)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.LogEventsPerSecondPerContainer < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), "LogEventsPerSecondPerContainer must be 0 (unlimited) or more");
+        if (options.EventChannelCapacity < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), "EventChannelCapacity must be at least 1");
+        LibbpfLog.Install(loggers);
+        var logger = loggers.CreateLogger<EnforcementEngine>();
+        byte[] image = BpfObject.EmbeddedImage();
+        var capabilities = CapabilityProber.Probe(image, logger);
+        foreach (var required in new[] { KernelMechanism.RawTracepoint, KernelMechanism.RingBuffer })
+            if (!capabilities.Has(required))
+                throw new BpfException($"probe {required}", capabilities[required].Errno, $"the engine cannot work without it: {capabilities[required].Detail}");
+
+        BpfFs.EnsureMounted(options.PinRoot);
+        Directory.CreateDirectory(Path.Combine(options.PinRoot, "maps"));
+        Directory.CreateDirectory(Path.Combine(options.PinRoot, "links"));
+
+        var obj = BpfObject.Open(image);
+        try
+        {
+            var lsmPrograms = capabilities.CanPreventSyscalls ? LsmHookTable.Programs : [];
+            foreach (var program in obj.ProgramNames)
+                obj.SetAutoload(program, program == SysEnterProgram || lsmPrograms.Contains(program));
+            var adopted = Pins.ReusePinnedMaps(obj, options.PinRoot, logger);
+            obj.Load();
+            Pins.PinNewMaps(obj, options.PinRoot, adopted);
+            var maps = new Maps(obj);
+            var engine = new EnforcementEngine(options, loggers, capabilities, obj, maps, [SysEnterProgram, .. lsmPrograms]);
+            engine.AdoptPinnedState(adopted.Count > 0);
+            return engine;
+        }
+        catch
+        {
+            obj.Dispose();
+            throw;
+        }
+    }
+
+    internal const string SysEnterProgram = "handle_sys_enter";
+
+    /// <summary>What this kernel accepts, with its reasons for what it refuses.</summary>
+    public KernelCapabilities Capabilities { get; }
+
+    /// <summary>Decisions reported by the kernel programs (LOG, enforced and audited actions).</summary>
+    public ChannelReader<SyscallEvent> Events => _events.Reader;
+
+    /// <summary>The bound containers, including bindings adopted from pinned state.</summary>
+    public IReadOnlyList<BindingInfo> Bindings
+    {
+        get
+        {
+            lock (_gate)
+                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, b.Slot.Variant is 1 or 2)).OrderBy(b => b.CgroupId).ToList();
+        }
+    }
+
+    /// <summary>Binds a profile to a cgroup (and its descendants); an existing binding is replaced atomically, as by Rebind.</summary>
+    /// <exception cref="EnforcementRefusedException">Some action cannot be enforced here and OnUnenforceable is Refuse.</exception>
+    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore(cgroupId, profile, mode);
+
+    /// <summary>Replaces a binding's profile or mode atomically: the new profile is built in fresh slots, switched with one map write, then the old slots are freed.</summary>
+    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore(cgroupId, profile, mode);
+
+    /// <summary>Removes a binding; the last one detaches the kernel programs. Unknown ids are ignored.</summary>
+    public void Unbind(ulong cgroupId)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        lock (_gate)
+        {
+            if (!_bindings.Remove(cgroupId, out var binding))
+                return;
+            _maps.Bindings.Delete(cgroupId);
+            _maps.LogRate.Delete(cgroupId);
+            LevelRemoved(binding.Level);
+            Release(binding.Slot);
+            if (_bindings.Count == 0)
+            {
+                DetachPrograms();
+                ClearPendingVerdicts();
+            }
+            _logger.LogInformation("unbound cgroup {CgroupId}", cgroupId);
+        }
+        ReclaimIfMany();
+    }
+
+    private void ReclaimIfMany()
+    {
+        bool many;
+        lock (_gate)
+            many = _retired.Count >= ReclaimBatch;
+        if (many)
+            ReclaimRetired();
+    }
+
+    private BindingReport BindCore(ulong cgroupId, CompiledProfile profile, EnforcementMode mode)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(profile);
+        if (cgroupId == 0)
+            throw new ArgumentException("cgroup id 0 is not a cgroup", nameof(cgroupId));
+        var plan = _planner.Build(profile, mode);
+        if (plan.Refusals.Count > 0)
+        {
+            string message = $"profile {profile.Hash[..12]} cannot be enforced on cgroup {cgroupId} (OnUnenforceable=Refuse): "
+                             + string.Join("; ", plan.Refusals.Take(5))
+                             + (plan.Refusals.Count > 5 ? $"; and {plan.Refusals.Count - 5} more" : "");
+            throw new EnforcementRefusedException(message, plan.Refusals);
+        }
+        int level = CgroupFs.LevelOf(cgroupId);
+        if (level >= 64)
+            throw new ArgumentException($"cgroup {cgroupId} is {level} levels deep; at most 63 are supported", nameof(cgroupId));
+        var report = new BindingReport(cgroupId, profile.Hash, mode, plan.Report);
+
+        lock (_gate)
+        {
+            var slot = Acquire(plan.Image);
+            try
+            {
+                AttachPrograms();
+                _bindings.TryGetValue(cgroupId, out var previous);
+                LevelAdded(level);
+                // the one write that switches the container to the new profile
+                _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level });
+                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false);
+                if (previous is not null)
+                {
+                    LevelRemoved(previous.Level);
+                    Release(previous.Slot);
+                }
+            }
+            catch
+            {
+                if (!_bindings.TryGetValue(cgroupId, out var current) || current.Slot != slot)
+                    Release(slot);
+                throw;
+            }
+        }
+        _logger.LogInformation("bound cgroup {CgroupId} to profile {Hash} ({Mode}){Degraded}", cgroupId, profile.Hash[..12], mode, report.IsDegraded ? ", degraded" : "");
+        ReclaimIfMany();
+        return report;
+    }
+
+    /// <summary>Sums the per-CPU counters.</summary>
+    public EngineCounters ReadCounters()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int cpus = Interop.Interop.Libbpf.NumPossibleCpus();
+        var totals = new ulong[CounterIndex.Count];
+        for (uint i = 0; i < CounterIndex.Count; i++)
+            foreach (ulong v in _maps.Counters.LookupPerCpu<uint, ulong>(i, cpus))
+                totals[i] += v;
+        var decisions = Enum.GetValues<SeccompAction>().ToDictionary(a => a, a => totals[CounterIndex.ActionBase + (int)a]);
+        return new EngineCounters(decisions, totals[CounterIndex.Managed], totals[CounterIndex.Unmanaged], totals[CounterIndex.Events],
+            totals[CounterIndex.RingBufferDrops], totals[CounterIndex.RateDrops], (ulong)Interlocked.Read(ref _eventReader.Dropped),
+            totals[CounterIndex.LsmDenials], totals[CounterIndex.Signals], totals[CounterIndex.SignalFailures], totals[CounterIndex.Audited],
+            totals[CounterIndex.NoSlot]);
+    }
+
+    /// <summary>Entry counts of the engine's maps (tests and diagnostics).</summary>
+    internal IReadOnlyDictionary<string, int> MapEntryCounts()
+    {
+        ReclaimRetired();
+        return MapEntryCountsNow();
+    }
+
+    internal IReadOnlyDictionary<string, int> MapEntryCountsNow() => new Dictionary<string, int>
+    {
+        ["bindings"] = _maps.Bindings.Count<ulong>(),
+        ["slots"] = _maps.Slots.Count<uint>(),
+        ["arch_policy"] = _maps.ArchPolicy.Count<ArchKey>(),
+        ["syscall_policy"] = _maps.SyscallPolicy.Count<SyscallKey>(),
+        ["rules"] = _maps.Rules.Count<RuleKey>(),
+        ["log_rate"] = _maps.LogRate.Count<ulong>(),
+        ["pending"] = _maps.Pending.Count<ulong>(),
+    };
+
+    /// <summary>Kernel memory per map as the kernel accounts it (fdinfo memlock; NO_PREALLOC hashes count their live elements).</summary>
+    internal IReadOnlyDictionary<string, long> MapMemory()
+    {
+        ReclaimRetired();
+        var result = new Dictionary<string, long>();
+        foreach (var map in new[] { _maps.Bindings, _maps.Slots, _maps.ArchPolicy, _maps.SyscallPolicy, _maps.Rules, _maps.Settings, _maps.LogRate, _maps.Pending, _maps.Counters, _maps.Events })
+        {
+            var line = File.ReadLines($"/proc/self/fdinfo/{map.Fd}").FirstOrDefault(l => l.StartsWith("memlock:", StringComparison.Ordinal));
+            result[map.Name] = line is null ? -1 : long.Parse(line["memlock:".Length..].Trim());
+        }
+        return result;
+    }
+
+    internal bool SysEnterAttached => File.Exists(LinkPath(SysEnterProgram));
+
+    private unsafe bool OnEventRecord(nint data, int size)
+    {
+        if (size < sizeof(ScEvent))
+            return false;
+        var raw = *(ScEvent*)data;
+        var args = new ulong[6];
+        for (int i = 0; i < 6; i++)
+            args[i] = raw.Args[i];
+        string comm = Marshal.PtrToStringUTF8((nint)raw.Comm) ?? "";
+        var (source, ruleIndex) = raw.Rule switch
+        {
+            0xffff => (DecisionSource.Fallback, -1),
+            0xfffe => (DecisionSource.DefaultAction, -1),
+            0xfffd => (DecisionSource.Enosys, -1),
+            0xfffc => (DecisionSource.BadArch, -1),
+            0xfffb => (DecisionSource.NoSlot, -1),
+            var index => (DecisionSource.Rule, (int)index),
+        };
+        var ev = new SyscallEvent(raw.TimestampNs, raw.CgroupId, raw.BoundCgroupId, (int)raw.Pid, (int)raw.Tid, comm, raw.AuditArch, raw.Nr,
+            args, (SeccompAction)raw.Action, raw.Data, source, ruleIndex, (EnforcementMode)raw.Mode, (SyscallEventFlags)raw.Flags);
+        return _events.Writer.TryWrite(ev);
+    }
+
+    /// <summary>Stops reading events. Enforcement stays in place unless DetachOnExit is set.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+            return;
+        _disposed = true;
+        _reclaimTimer.Dispose();
+        ReclaimRetired();
+        _eventReader.Dispose();
+        _events.Writer.TryComplete();
+        if (_options.DetachOnExit)
+        {
+            lock (_gate)
+            {
+                DetachPrograms();
+                Pins.RemoveAll(_options.PinRoot, _logger);
+            }
+        }
+        lock (_gate)
+        {
+            _disposedObject = true;
+            _object.Dispose();
+        }
+    }
+
+    private sealed class SlotRecord(uint id, string key, string hash, uint variant)
+    {
+        internal uint Id { get; } = id;
+        internal string Key { get; } = key;
+        internal string Hash { get; } = hash;
+        internal uint Variant { get; } = variant;
+        internal int References { get; set; }
+        internal long RetiredAt { get; set; }
+        internal List<ArchKey> ArchKeys { get; } = [];
+        internal List<SyscallKey> SyscallKeys { get; } = [];
+        internal List<RuleKey> RuleKeys { get; } = [];
+    }
+
+    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted);
+
+    private sealed class Maps(BpfObject obj)
+    {
+        internal BpfMap Bindings { get; } = obj.Map("bindings");
+        internal BpfMap Slots { get; } = obj.Map("slots");
+        internal BpfMap ArchPolicy { get; } = obj.Map("arch_policy");
+        internal BpfMap SyscallPolicy { get; } = obj.Map("syscall_policy");
+        internal BpfMap Rules { get; } = obj.Map("rules");
+        internal BpfMap Settings { get; } = obj.Map("settings");
+        internal BpfMap LogRate { get; } = obj.Map("log_rate");
+        internal BpfMap Pending { get; } = obj.Map("pending");
+        internal BpfMap Counters { get; } = obj.Map("counters");
+        internal BpfMap Events { get; } = obj.Map("events");
+        internal BpfMap GracePeriod { get; } = obj.Map("grace_period");
+        internal BpfMap GraceInner { get; } = obj.Map("grace_inner");
+    }
+}

@@ -1,0 +1,237 @@
+using SeccompEbpf.Bpf.Interop;
+using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Profiles.Compiled;
+
+namespace SeccompEbpf.Bpf.Enforcement;
+
+/// <summary>
+/// Decides, per action and syscall, which mechanism carries it on this kernel, applies the
+/// UnenforceablePolicy, and produces the map image plus the report. Pure: no kernel calls.
+/// </summary>
+internal sealed class EnforcementPlanner(KernelCapabilities capabilities, UnenforceablePolicy policy)
+{
+    internal const int MaxRulesPerSyscall = 64; // SC_MAX_RULES_PER_SYSCALL
+    internal const int MaxChecksPerRule = 6;   // SC_MAX_CHECKS
+    private const ushort Enosys = 38;
+
+    internal sealed record Plan(ProfileImage Image, IReadOnlyList<ActionEnforcement> Report, IReadOnlyList<string> Refusals);
+
+    private sealed class Context(EnforcementMode mode)
+    {
+        internal EnforcementMode Mode { get; } = mode;
+        internal List<ActionEnforcement> Report { get; } = [];
+        internal HashSet<string> Reported { get; } = [];
+        internal List<string> Refusals { get; } = [];
+        internal bool Degraded { get; set; }
+    }
+
+    internal Plan Build(CompiledProfile profile, EnforcementMode mode)
+    {
+        Validate(profile);
+        var context = new Context(mode);
+        var badArch = Resolve(context, profile.BadArchAction, SyscallTable.AuditArchX86_64, null, "architectures the profile does not list", preventable: false);
+
+        var archEntries = new List<(uint, ArchValue)>();
+        var syscallEntries = new List<(uint, uint, SyscallValue)>();
+        var rules = new List<RuleValue>();
+        foreach (var arch in profile.Arches)
+        {
+            string archName = SyscallTable.ArchName(arch.AuditArch);
+            var named = new HashSet<uint>();
+            foreach (var syscall in arch.Syscalls)
+            {
+                named.Add(syscall.Nr);
+                string scope = SyscallTable.Describe(arch.AuditArch, syscall.Nr);
+                var value = new SyscallValue
+                {
+                    Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true),
+                    RuleCount = (uint)syscall.Rules.Count,
+                    FirstRule = (uint)rules.Count,
+                };
+                foreach (var rule in syscall.Rules)
+                    rules.Add(ToRule(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true)));
+                syscallEntries.Add((arch.AuditArch, syscall.Nr, value));
+            }
+
+            var defaultAction = ResolveClass(context, arch.DefaultAction, arch.AuditArch, $"default action ({archName})");
+            var enosysAction = arch.EnosysFromNr is { } from
+                ? ResolveClass(context, CompiledAction.Errno(Enosys), arch.AuditArch, $"syscalls numbered {from} and above, newer than the profile ({archName})")
+                : default;
+            archEntries.Add((arch.AuditArch, new ArchValue
+            {
+                DefaultAction = defaultAction,
+                EnosysAction = enosysAction,
+                EnosysFromNr = arch.EnosysFromNr ?? ArchValue.NoEnosys,
+            }));
+
+            // Unnamed syscalls that an LSM hook covers get their own entry (rule-less, so step 3 yields the
+            // same action as steps 4-5 would): there the default can be prevented, not just signalled.
+            if (capabilities.CanPreventSyscalls && mode == EnforcementMode.Enforce)
+            {
+                foreach (uint nr in LsmHookTable.CoveredNumbers(arch.AuditArch))
+                {
+                    if (named.Contains(nr))
+                        continue;
+                    bool newer = arch.EnosysFromNr is { } limit && nr >= limit;
+                    var requested = newer ? CompiledAction.Errno(Enosys) : arch.DefaultAction;
+                    if (!NeedsPrevention(requested.Kind))
+                        continue;
+                    syscallEntries.Add((arch.AuditArch, nr, new SyscallValue
+                    {
+                        Fallback = new ScAction { Kind = (byte)requested.Kind, Flags = ScAction.Prevent, Data = requested.Data },
+                    }));
+                }
+            }
+        }
+
+        var image = new ProfileImage
+        {
+            Hash = profile.Hash,
+            Variant = mode == EnforcementMode.Audit ? 3u
+                : context.Degraded ? policy switch { UnenforceablePolicy.DegradeToKill => 1u, _ => 2u } : 0u,
+            BadArchAction = badArch,
+        };
+        image.Arches.AddRange(archEntries);
+        image.Syscalls.AddRange(syscallEntries);
+        image.Rules.AddRange(rules);
+        return new Plan(image, context.Report, context.Refusals);
+    }
+
+    private static bool NeedsPrevention(SeccompAction kind)
+        => kind is SeccompAction.Errno or SeccompAction.Trace or SeccompAction.Notify or SeccompAction.Trap or SeccompAction.KillThread or SeccompAction.KillProcess;
+
+    private static RuleValue ToRule(CompiledRule rule, ScAction action)
+    {
+        var value = new RuleValue { CheckCount = (uint)rule.Checks.Count, Action = action };
+        for (int i = 0; i < rule.Checks.Count; i++)
+        {
+            var check = rule.Checks[i];
+            value.Checks[i] = new ArgCheckValue { Index = check.Index, Op = (byte)check.Op, Value = check.Value, Datum = check.Datum };
+        }
+        return value;
+    }
+
+    /// <summary>An action for a class of syscalls (default, ENOSYS stub): preventable only for LSM-table syscalls, which get their own entries.</summary>
+    private ScAction ResolveClass(Context context, CompiledAction requested, uint auditArch, string scope)
+    {
+        bool partlyPrevented = capabilities.CanPreventSyscalls && context.Mode == EnforcementMode.Enforce && NeedsPrevention(requested.Kind);
+        string prefix = partlyPrevented
+            ? $"the {LsmHookTable.SyscallCount} syscalls of the LSM hook table are stopped at their hook; for the others: "
+            : "";
+        return Resolve(context, requested, auditArch, null, scope, preventable: false, prefix);
+    }
+
+    private ScAction Resolve(Context context, CompiledAction requested, uint auditArch, uint? nr, string scope, bool preventable, string prefix = "")
+    {
+        var kind = requested.Kind;
+        string what = $"{requested} for {scope}";
+        ScAction Exact(byte flags = 0) => new() { Kind = (byte)kind, Flags = flags, Data = requested.Data };
+
+        if (kind == SeccompAction.Allow)
+            return Exact();
+        if (kind == SeccompAction.Log)
+        {
+            Add(context, scope, requested, requested, EnforcementMechanism.RingBufferLog, $"{what}: allowed and logged from sys_enter (rate-limited per container)");
+            return Exact();
+        }
+        if (context.Mode == EnforcementMode.Audit)
+        {
+            Add(context, scope, requested, requested, EnforcementMechanism.AuditLog, $"{what}: audit mode, logged instead of applied");
+            return Exact();
+        }
+
+        string[]? hooks = preventable && nr is { } number && capabilities.CanPreventSyscalls ? LsmHookTable.HooksFor(auditArch, number) : null;
+        if (hooks is not null)
+        {
+            string at = $"stopped at the BPF LSM hook {string.Join("/", hooks)}" + (hooks.Contains("file_open") ? " (except O_PATH opens)" : "");
+            string how = kind switch
+            {
+                SeccompAction.Errno => $"{at}, which returns -{requested.Data}",
+                SeccompAction.Trace => $"no tracer: {at}, which returns -ENOSYS",
+                SeccompAction.Notify => $"no listener: {at}, which returns -ENOSYS",
+                SeccompAction.Trap => $"{at}, then SIGSYS (its siginfo lacks the SYS_SECCOMP fields)",
+                SeccompAction.KillThread => $"{at}, then SIGKILL to the whole process (a thread-only kill is not possible)",
+                _ => $"{at}, then SIGKILL",
+            };
+            Add(context, scope, requested, requested, EnforcementMechanism.LsmHook, $"{what}: {prefix}{how}");
+            return Exact(ScAction.Prevent);
+        }
+
+        string noPrevention = NoPreventionReason(nr, preventable);
+        if (kind is SeccompAction.KillProcess or SeccompAction.KillThread)
+        {
+            string thread = kind == SeccompAction.KillThread ? " (SIGKILL takes the whole process)" : "";
+            Add(context, scope, requested, requested, EnforcementMechanism.SignalAfterEntry,
+                $"{what}: {prefix}signal after entry: the syscall may complete before the process dies{thread} ({noPrevention})");
+            return Exact();
+        }
+
+        string reason = $"{what}: {prefix}{noPrevention}";
+        switch (policy)
+        {
+            case UnenforceablePolicy.DegradeToKill:
+                context.Degraded = true;
+                var kill = new CompiledAction(SeccompAction.KillProcess);
+                Add(context, scope, requested, kill, EnforcementMechanism.Degraded, $"{reason}: degraded to KILL after the call (SIGKILL at entry; the syscall may complete)");
+                return new ScAction { Kind = (byte)SeccompAction.KillProcess, Flags = ScAction.Degraded };
+            case UnenforceablePolicy.DegradeToLog:
+                context.Degraded = true;
+                var log = new CompiledAction(SeccompAction.Log);
+                Add(context, scope, requested, log, EnforcementMechanism.Degraded, $"{reason}: degraded to LOG (the syscall runs and is logged)");
+                return new ScAction { Kind = (byte)SeccompAction.Log, Flags = ScAction.Degraded };
+            default:
+                Add(context, scope, requested, requested, EnforcementMechanism.Refused, $"{reason}: refused");
+                context.Refusals.Add($"{reason}: refused");
+                return Exact();
+        }
+    }
+
+    private string NoPreventionReason(uint? nr, bool preventable)
+    {
+        string injection = $"no error injection on this kernel (fmod_ret: {capabilities[KernelMechanism.FmodRet].ErrnoName}, kprobe override: {capabilities[KernelMechanism.KprobeOverride].ErrnoName})";
+        if (!capabilities.CanPreventSyscalls)
+            return $"BPF LSM unavailable ({capabilities[KernelMechanism.BpfLsm].ErrnoName}) and {injection}";
+        if (!preventable || nr is null)
+            return $"these syscalls reach no LSM hook and {injection}";
+        return $"no LSM hook reached and {injection}";
+    }
+
+    private static void Add(Context context, string scope, CompiledAction requested, CompiledAction applied, EnforcementMechanism mechanism, string explanation)
+    {
+        if (context.Reported.Add($"{scope}|{requested}|{mechanism}"))
+            context.Report.Add(new ActionEnforcement(scope, requested, applied, mechanism, explanation));
+    }
+
+    private static void Validate(CompiledProfile profile)
+    {
+        if (profile.Hash is not { Length: 64 } || !profile.Hash.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+            throw new ArgumentException($"profile hash '{profile.Hash}' is not 64 lower-case hex digits", nameof(profile));
+        var arches = new HashSet<uint>();
+        foreach (var arch in profile.Arches)
+        {
+            if (!arches.Add(arch.AuditArch))
+                throw new ArgumentException($"profile {profile.Hash[..12]}: architecture {SyscallTable.ArchName(arch.AuditArch)} appears twice", nameof(profile));
+            var numbers = new HashSet<uint>();
+            foreach (var syscall in arch.Syscalls)
+            {
+                string scope = SyscallTable.Describe(arch.AuditArch, syscall.Nr);
+                if (!numbers.Add(syscall.Nr))
+                    throw new ArgumentException($"profile {profile.Hash[..12]}: {scope} appears twice", nameof(profile));
+                if (syscall.Rules.Count > MaxRulesPerSyscall)
+                    throw new ArgumentException($"profile {profile.Hash[..12]}: {scope} has {syscall.Rules.Count} conditional rules; the BPF evaluator takes at most {MaxRulesPerSyscall}", nameof(profile));
+                foreach (var rule in syscall.Rules)
+                {
+                    if (rule.Checks.Count > MaxChecksPerRule)
+                        throw new ArgumentException($"profile {profile.Hash[..12]}: a rule of {scope} has {rule.Checks.Count} argument checks; at most {MaxChecksPerRule}", nameof(profile));
+                    foreach (var check in rule.Checks)
+                    {
+                        if (check.Index > 5)
+                            throw new ArgumentException($"profile {profile.Hash[..12]}: a rule of {scope} checks argument {check.Index}; syscalls have arguments 0-5", nameof(profile));
+                        if (check.Op is < CompareOp.NotEqual or > CompareOp.MaskedEqual)
+                            throw new ArgumentException($"profile {profile.Hash[..12]}: a rule of {scope} has unknown operator {(byte)check.Op}", nameof(profile));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+using System.Runtime.InteropServices;
+
+namespace SeccompEbpf.Bpf.Interop;
+
+internal static partial class Interop
+{
+    internal static unsafe partial class LibC
+    {
+        [LibraryImport(Libraries.LibC, EntryPoint = "close", SetLastError = true)]
+        internal static partial int Close(int fd);
+
+        [LibraryImport(Libraries.LibC, EntryPoint = "mount", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int Mount(string source, string target, string fileSystemType, ulong flags, nint data);
+
+        /// <summary>Formats libbpf's log lines; on x86_64 and arm64 a va_list argument is passed as a pointer.</summary>
+        [LibraryImport(Libraries.LibC, EntryPoint = "vsnprintf")]
+        internal static partial int VsnPrintf(byte* buffer, nuint size, byte* format, nint arguments);
+
+        [LibraryImport(Libraries.LibC, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial int Open(string path, int flags);
+
+        [LibraryImport(Libraries.LibC, EntryPoint = "open_by_handle_at", SetLastError = true)]
+        internal static partial int OpenByHandleAt(int mountFd, void* handle, int flags);
+
+        [LibraryImport(Libraries.LibC, EntryPoint = "readlink", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        internal static partial nint ReadLink(string path, byte* buffer, nuint size);
+
+        internal const int O_RDONLY = 0;
+        internal const int O_DIRECTORY = 0x10000;
+        internal const int O_CLOEXEC = 0x80000;
+        internal const int O_PATH = 0x200000;
+    }
+}

@@ -1,0 +1,149 @@
+using System.Runtime.InteropServices;
+
+namespace SeccompEbpf.Bpf.Interop;
+
+// Mirrors of bpf/seccomp.h, byte for byte (BtfLayoutTests checks sizes against the object's BTF).
+
+[StructLayout(LayoutKind.Sequential, Pack = 1)]
+internal struct ScAction
+{
+    public byte Kind;
+    public byte Flags;
+    public ushort Data;
+
+    internal const byte Degraded = 0x01;
+    internal const byte Prevent = 0x02;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct BindingValue
+{
+    public uint Slot;
+    public byte Mode;
+    public byte Flags;
+    public ushort Level;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct SlotValue
+{
+    public ScAction BadArchAction;
+    public uint SyscallEntries;
+    public uint RuleEntries;
+    public uint ArchEntries;
+    public uint Variant;
+    public fixed byte Hash[64];
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal record struct ArchKey(uint Slot, uint AuditArch);
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct ArchValue
+{
+    public ScAction DefaultAction;
+    public ScAction EnosysAction;
+    public uint EnosysFromNr;
+
+    internal const uint NoEnosys = 0xffffffff;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal record struct SyscallKey(uint Slot, uint AuditArch, uint Nr);
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct SyscallValue
+{
+    public ScAction Fallback;
+    public uint RuleCount;
+    public uint FirstRule;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal record struct RuleKey(uint Slot, uint Index);
+
+[StructLayout(LayoutKind.Sequential, Size = 24)]
+internal struct ArgCheckValue
+{
+    public ulong Value;
+    public ulong Datum;
+    public byte Index;
+    public byte Op;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct RuleValue
+{
+    public const int MaxChecks = 6;
+    public ArgChecks Checks;
+    public uint CheckCount;
+    public ScAction Action;
+
+    [System.Runtime.CompilerServices.InlineArray(MaxChecks)]
+    public struct ArgChecks
+    {
+        private ArgCheckValue _first;
+    }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct SettingsValue
+{
+    public ulong BindingLevels;
+    public uint EventsPerSecond;
+    public uint Flags;
+
+    internal const uint LsmPrevention = 0x1;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct RateValue
+{
+    public ulong WindowStartNs;
+    public ulong Emitted;
+    public ulong Dropped;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct VerdictValue
+{
+    public uint Nr;
+    public int Error;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct ScEvent
+{
+    public ulong TimestampNs;
+    public ulong CgroupId;
+    public ulong BoundCgroupId;
+    public uint Pid;
+    public uint Tid;
+    public uint AuditArch;
+    public uint Nr;
+    public fixed ulong Args[6];
+    public byte Action;
+    public byte Mode;
+    public ushort Data;
+    public ushort Rule;
+    public ushort Flags;
+    public fixed byte Comm[16];
+}
+
+/// <summary>Indexes of the per-CPU counters array (enum sc_counter).</summary>
+internal static class CounterIndex
+{
+    internal const int ActionBase = 0;
+    internal const int Unmanaged = 8;
+    internal const int Managed = 9;
+    internal const int Events = 10;
+    internal const int RingBufferDrops = 11;
+    internal const int RateDrops = 12;
+    internal const int LsmDenials = 13;
+    internal const int Signals = 14;
+    internal const int Audited = 15;
+    internal const int NoSlot = 16;
+    internal const int RulesTruncated = 17;
+    internal const int SignalFailures = 18;
+    internal const int Count = 19;
+}

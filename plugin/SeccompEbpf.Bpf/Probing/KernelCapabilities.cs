@@ -1,0 +1,61 @@
+using System.Text.Json.Serialization;
+
+namespace SeccompEbpf.Bpf.Probing;
+
+/// <summary>A kernel mechanism the engine may use, learned by loading and attaching a probe program or creating a map.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<KernelMechanism>))]
+public enum KernelMechanism
+{
+    /// <summary>raw_tp/sys_enter: the decision point for every syscall.</summary>
+    RawTracepoint,
+    /// <summary>tp_btf/sys_enter.</summary>
+    BtfTracepoint,
+    /// <summary>lsm/*: returns -errno from security hooks a syscall passes through.</summary>
+    BpfLsm,
+    /// <summary>lsm_cgroup/*: LSM programs charged only to one cgroup's tasks (Linux 6.0+).</summary>
+    LsmCgroup,
+    /// <summary>fmod_ret on syscall entry functions (kernels with error injection).</summary>
+    FmodRet,
+    /// <summary>kprobe + bpf_override_return.</summary>
+    KprobeOverride,
+    /// <summary>bpf_send_signal from sys_enter.</summary>
+    SendSignal,
+    /// <summary>bpf_get_current_ancestor_cgroup_id from sys_enter.</summary>
+    AncestorCgroupId,
+    /// <summary>BPF_MAP_TYPE_RINGBUF.</summary>
+    RingBuffer,
+    /// <summary>BPF_MAP_TYPE_TASK_STORAGE.</summary>
+    TaskStorage,
+    /// <summary>BPF_MAP_TYPE_CGRP_STORAGE.</summary>
+    CgroupStorage,
+}
+
+/// <summary>What one probe found: available, or the kernel's reason (errno and a short text) for refusing.</summary>
+public sealed record MechanismProbe(KernelMechanism Mechanism, bool Available, int Errno, string Detail)
+{
+    /// <summary>Errno as a name, e.g. EPERM; empty when available.</summary>
+    public string ErrnoName => Available ? "" : Interop.Errors.Name(Errno);
+}
+
+/// <summary>The mechanisms this kernel accepts, each with the reason when it does not.</summary>
+public sealed class KernelCapabilities(string kernelRelease, string activeLsms, IReadOnlyList<MechanismProbe> probes)
+{
+    /// <summary>uname -r.</summary>
+    public string KernelRelease { get; } = kernelRelease;
+
+    /// <summary>/sys/kernel/security/lsm, or a note why it could not be read.</summary>
+    public string ActiveLsms { get; } = activeLsms;
+
+    /// <summary>One entry per mechanism, in enum order.</summary>
+    public IReadOnlyList<MechanismProbe> Probes { get; } = probes;
+
+    /// <summary>Whether the mechanism loaded and attached.</summary>
+    public bool Has(KernelMechanism mechanism) => this[mechanism].Available;
+
+    /// <summary>The probe result of one mechanism.</summary>
+    public MechanismProbe this[KernelMechanism mechanism]
+        => Probes.FirstOrDefault(p => p.Mechanism == mechanism) ?? new MechanismProbe(mechanism, false, 95, "not probed");
+
+    /// <summary>Some mechanism can stop a syscall before its side effects (LSM hooks here; fmod_ret and kprobe override are probed but not used yet).</summary>
+    public bool CanPreventSyscalls => Has(KernelMechanism.BpfLsm);
+}

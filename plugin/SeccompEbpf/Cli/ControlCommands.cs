@@ -1,0 +1,142 @@
+using System.Text.Json;
+using SeccompEbpf.Control;
+
+namespace SeccompEbpf.Cli;
+
+/// <summary><c>ps</c>, <c>events</c> and <c>apply</c>: thin clients of the daemon's control socket.</summary>
+internal static class ControlCommands
+{
+    public static async Task<int> PsAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var json = false;
+        var socket = ControlJson.DefaultSocketPath;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--json": json = true; break;
+                case "--socket" when i + 1 < args.Length: socket = args[++i]; break;
+                default: return Usage(stderr, "ps", args[i], "ps [--json] [--socket PATH]");
+            }
+        }
+        return await RequestAsync(socket, new ControlRequest("ps"), stderr, reply =>
+        {
+            if (json)
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(reply.Result, ControlJson.Options));
+                return;
+            }
+            var containers = reply.Result!.Value.Deserialize<List<ContainerView>>(ControlJson.Options) ?? [];
+            PrintContainers(stdout, containers);
+        });
+    }
+
+    public static async Task<int> EventsAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        bool json = false, follow = false;
+        string? pod = null, container = null;
+        var socket = ControlJson.DefaultSocketPath;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--json": json = true; break;
+                case "-f" or "--follow": follow = true; break;
+                case "--pod" when i + 1 < args.Length: pod = args[++i]; break;
+                case "--container" when i + 1 < args.Length: container = args[++i]; break;
+                case "--socket" when i + 1 < args.Length: socket = args[++i]; break;
+                default: return Usage(stderr, "events", args[i], "events [-f] [--pod NS/NAME] [--container NAME] [--json]");
+            }
+        }
+        if (pod is not null && !pod.Contains('/'))
+            return Usage(stderr, "events", pod, "--pod takes NAMESPACE/NAME");
+        return await RequestAsync(socket, new ControlRequest("events", follow, pod, container), stderr, reply =>
+        {
+            if (json)
+            {
+                stdout.WriteLine(JsonSerializer.Serialize(reply.Result, ControlJson.Options));
+                return;
+            }
+            var e = reply.Result!.Value.Deserialize<SyscallEventView>(ControlJson.Options)!;
+            stdout.WriteLine($"{e.Time:HH:mm:ss.fff} {e.Namespace}/{e.Pod} {e.Container} pid {e.Pid} ({e.Comm}) {e.Syscall}({string.Join(", ", e.Args.Select(a => "0x" + a.ToString("x")))}) {e.Arch} → {e.Action}{(e.Mode == "audit" ? " (audit)" : "")}");
+        });
+    }
+
+    public static async Task<int> ApplyAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        string? pod = null, container = null, profile = null, mode = null;
+        var socket = ControlJson.DefaultSocketPath;
+        const string Synopsis = "apply (--pod NS/NAME | --container ID) (--profile REF | --mode enforce|audit|off)";
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--pod" when i + 1 < args.Length: pod = args[++i]; break;
+                case "--container" when i + 1 < args.Length: container = args[++i]; break;
+                case "--profile" when i + 1 < args.Length: profile = args[++i]; break;
+                case "--mode" when i + 1 < args.Length: mode = args[++i]; break;
+                case "--socket" when i + 1 < args.Length: socket = args[++i]; break;
+                default: return Usage(stderr, "apply", args[i], Synopsis);
+            }
+        }
+        if ((pod is null) == (container is null) || (profile is null && mode is null))
+            return Usage(stderr, "apply", null, Synopsis);
+        return await RequestAsync(socket, new ControlRequest("apply", Pod: pod, Container: container, Profile: profile, Mode: mode), stderr, reply =>
+        {
+            var result = reply.Result!.Value.Deserialize<ApplyResultView>(ControlJson.Options)!;
+            PrintContainers(stdout, result.Containers);
+        });
+    }
+
+    private static async Task<int> RequestAsync(string socket, ControlRequest request, TextWriter stderr, Action<ControlReply> onReply)
+    {
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        try
+        {
+            await using var client = await ControlClient.ConnectAsync(socket, cancel.Token).ConfigureAwait(false);
+            await client.SendAsync(request, cancel.Token).ConfigureAwait(false);
+            await foreach (var reply in client.RepliesAsync(cancel.Token).ConfigureAwait(false))
+            {
+                if (!reply.Ok)
+                {
+                    stderr.WriteLine($"seccomp-ebpf {request.Verb}: {reply.Error}");
+                    return 1;
+                }
+                onReply(reply);
+            }
+            return 0;
+        }
+        catch (ControlUnavailableException e)
+        {
+            stderr.WriteLine($"seccomp-ebpf {request.Verb}: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+    }
+
+    private static void PrintContainers(TextWriter stdout, IReadOnlyList<ContainerView> containers)
+    {
+        stdout.WriteLine($"{"NAMESPACE/POD",-32} {"CONTAINER",-16} {"ID",-13} {"PROFILE",-20} {"MODE",-8} {"STATE",-10} DECISIONS");
+        foreach (var c in containers)
+        {
+            var decisions = string.Join(" ", c.Decisions.Where(d => d.Value > 0).Select(d => $"{d.Key}={d.Value}"));
+            stdout.WriteLine($"{c.Namespace + "/" + c.Pod,-32} {c.Container,-16} {c.ContainerId[..Math.Min(12, c.ContainerId.Length)],-13} {c.Profile ?? "-",-20} {c.Mode,-8} {c.State,-10} {decisions}");
+            if (c.Reason is not null)
+                stdout.WriteLine($"    reason: {c.Reason}");
+            foreach (var line in c.Enforcement)
+                stdout.WriteLine($"    {line.Action,-14} {line.Mechanism}{(line.Exact ? "" : " (not exact)")}{(line.Note is null ? "" : ": " + line.Note)}{(line.Syscalls.Count > 0 ? $" [{string.Join(",", line.Syscalls.Take(8))}{(line.Syscalls.Count > 8 ? ",…" : "")}]" : "")}");
+        }
+    }
+
+    private static int Usage(TextWriter stderr, string verb, string? bad, string synopsis)
+    {
+        if (bad is not null)
+            stderr.WriteLine($"seccomp-ebpf {verb}: unexpected argument '{bad}'");
+        stderr.WriteLine($"usage: seccomp-ebpf {synopsis}");
+        return 2;
+    }
+}

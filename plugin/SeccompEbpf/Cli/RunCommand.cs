@@ -1,0 +1,99 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SeccompEbpf.Control;
+using SeccompEbpf.Daemon;
+using SeccompEbpf.Lifecycle;
+using SeccompEbpf.Nri;
+
+namespace SeccompEbpf.Cli;
+
+/// <summary><c>seccomp-ebpf run</c>: the daemon.</summary>
+internal static class RunCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        string? socketOverride = null, configPath = null, logFormat = "text";
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--nri-socket" when i + 1 < args.Length:
+                    socketOverride = args[++i];
+                    break;
+                case "--config" when i + 1 < args.Length:
+                    configPath = args[++i];
+                    break;
+                case "--log-format" when i + 1 < args.Length && args[i + 1] is "text" or "json":
+                    logFormat = args[++i];
+                    break;
+                default:
+                    Console.Error.WriteLine($"seccomp-ebpf run: unexpected argument '{args[i]}' (see 'seccomp-ebpf --help')");
+                    return 2;
+            }
+        }
+
+        DaemonOptions options;
+        try
+        {
+            options = LoadOptions(configPath);
+        }
+        catch (Exception e) when (e is InvalidOperationException or InvalidDataException or FileNotFoundException or FormatException)
+        {
+            Console.Error.WriteLine($"seccomp-ebpf run: bad configuration: {e.Message}{(e.InnerException is { } inner ? ": " + inner.Message : "")}");
+            return 2;
+        }
+
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
+        builder.Services.AddSystemd();
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        if (logFormat == "json")
+            builder.Logging.AddJsonConsole(o => o.UseUtcTimestamp = true);
+        else
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.UseUtcTimestamp = true; o.TimestampFormat = "HH:mm:ss.fff "; });
+
+        var nriOptions = NriPluginOptions.FromEnvironment(socketOverride ?? options.Nri.SocketPath);
+        if (nriOptions.InheritedSocketFd is null)
+        {
+            nriOptions.Name = options.Nri.PluginName;
+            nriOptions.Index = options.Nri.PluginIndex;
+        }
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(nriOptions);
+        builder.Services.AddSingleton(options.Policy);
+        builder.Services.AddSingleton<ContainerRegistry>();
+        builder.Services.AddSingleton(sp => new ProfileStore(options.Policy, ContainerDefaults.CompileContext(), sp.GetRequiredService<ILogger<ProfileStore>>()));
+        builder.Services.AddSingleton<EngineHost>();
+        builder.Services.AddSingleton<PolicyController>();
+        builder.Services.AddSingleton<EventPump>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<EventPump>());
+        builder.Services.AddSingleton<ControlApi>();
+        builder.Services.AddHostedService(sp => new ControlServer(
+            sp.GetRequiredService<ControlApi>(), options.Control.SocketPath, sp.GetRequiredService<ILogger<ControlServer>>()));
+        builder.Services.AddSingleton<NriLifecycleHandler>();
+        builder.Services.AddSingleton(sp => new NriPlugin(
+            sp.GetRequiredService<NriLifecycleHandler>(), nriOptions, sp.GetRequiredService<ILogger<NriPlugin>>()));
+        builder.Services.AddHostedService<NriPluginService>();
+
+        using var host = builder.Build();
+        // Open the engine (and adopt pinned bindings) before NRI can deliver the first StartContainer.
+        host.Services.GetRequiredService<EngineHost>();
+        await host.RunAsync().ConfigureAwait(false);
+        return Environment.ExitCode;
+    }
+
+    private static DaemonOptions LoadOptions(string? configPath)
+    {
+        var path = configPath ?? DaemonOptions.DefaultConfigPath;
+        var configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.GetFullPath(path), optional: configPath is null, reloadOnChange: false)
+            .Build();
+        var options = configuration.Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new DaemonOptions();
+        var problems = options.Validate();
+        if (problems.Count > 0)
+            throw new InvalidOperationException($"{path}: {string.Join("; ", problems)}");
+        return options;
+    }
+}

@@ -1,0 +1,77 @@
+using System.Text.RegularExpressions;
+
+namespace SeccompEbpf.Daemon;
+
+/// <summary>The daemon's configuration file (JSON; default /etc/seccomp-ebpf/config.json).</summary>
+internal sealed partial class DaemonOptions
+{
+    public const string DefaultConfigPath = "/etc/seccomp-ebpf/config.json";
+
+    public NriSection Nri { get; set; } = new();
+
+    public PolicyOptions Policy { get; set; } = new();
+
+    public EnforcementSection Enforcement { get; set; } = new();
+
+    public ControlSection Control { get; set; } = new();
+
+    /// <summary>The BPF engine's settings.</summary>
+    internal sealed class EnforcementSection
+    {
+        /// <summary>bpffs directory holding the pinned programs and maps; enforcement survives the daemon there.</summary>
+        public string PinRoot { get; set; } = "/sys/fs/bpf/seccomp-ebpf";
+
+        /// <summary>refuse (default), degrade-to-kill or degrade-to-log: what to do with an action this kernel cannot enforce.</summary>
+        public string OnUnenforceable { get; set; } = "refuse";
+
+        /// <summary>Ring-buffer events per second per container before drops are counted instead.</summary>
+        public int LogEventsPerSecondPerContainer { get; set; } = 1000;
+    }
+
+    /// <summary>The local control socket used by the CLI.</summary>
+    internal sealed class ControlSection
+    {
+        public string SocketPath { get; set; } = SeccompEbpf.Control.ControlJson.DefaultSocketPath;
+    }
+
+    /// <summary>How the daemon meets containerd's NRI.</summary>
+    internal sealed class NriSection
+    {
+        /// <summary>containerd's NRI socket (external mode). Ignored when containerd launched us (NRI_PLUGIN_SOCKET).</summary>
+        public string SocketPath { get; set; } = "/var/run/nri/nri.sock";
+
+        /// <summary>Plugin name sent in RegisterPlugin.</summary>
+        public string PluginName { get; set; } = "seccomp-ebpf";
+
+        /// <summary>Two digits; plugins are invoked in ascending index order.</summary>
+        public string PluginIndex { get; set; } = "10";
+    }
+
+    /// <summary>Every problem with these options, each naming the key.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrWhiteSpace(Nri.SocketPath))
+            problems.Add("nri.socketPath: must not be empty");
+        if (!PluginIndexPattern().IsMatch(Nri.PluginIndex))
+            problems.Add($"nri.pluginIndex: \"{Nri.PluginIndex}\" must be exactly two digits (00-99)");
+        if (!PluginNamePattern().IsMatch(Nri.PluginName))
+            problems.Add($"nri.pluginName: \"{Nri.PluginName}\" may only contain letters, digits and _.+-");
+        problems.AddRange(Policy.Validate());
+        if (Enforcement.OnUnenforceable is not ("refuse" or "degrade-to-kill" or "degrade-to-log"))
+            problems.Add($"enforcement.onUnenforceable: \"{Enforcement.OnUnenforceable}\" must be refuse, degrade-to-kill or degrade-to-log");
+        if (!Enforcement.PinRoot.StartsWith("/sys/fs/bpf/", StringComparison.Ordinal))
+            problems.Add($"enforcement.pinRoot: \"{Enforcement.PinRoot}\" must be a directory under /sys/fs/bpf");
+        if (Enforcement.LogEventsPerSecondPerContainer < 0)
+            problems.Add("enforcement.logEventsPerSecondPerContainer: must not be negative (0 means unlimited)");
+        if (!Path.IsPathRooted(Control.SocketPath))
+            problems.Add($"control.socketPath: \"{Control.SocketPath}\" must be an absolute path");
+        return problems;
+    }
+
+    [GeneratedRegex("^[0-9]{2}$")]
+    private static partial Regex PluginIndexPattern();
+
+    [GeneratedRegex("^[a-zA-Z0-9_.+-]+$")]
+    private static partial Regex PluginNamePattern();
+}

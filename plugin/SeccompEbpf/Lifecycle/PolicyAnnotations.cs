@@ -1,0 +1,73 @@
+namespace SeccompEbpf.Lifecycle;
+
+/// <summary>How a container's syscalls are handled: enforced, only logged, or not managed at all.</summary>
+internal enum PolicyMode { Enforce, Audit, Off }
+
+/// <summary>What the annotations ask for one container, and which annotation said so (for error messages).</summary>
+internal sealed record PolicySelection(string? ProfileReference, string? ProfileSource, PolicyMode Mode, string? ModeSource)
+{
+    public bool IsManaged => ProfileReference is not null && Mode != PolicyMode.Off;
+}
+
+/// <summary>Reads <c>seccomp-ebpf.io/*</c> (and, opted in, the legacy Kubernetes seccomp) annotations.</summary>
+internal static class PolicyAnnotations
+{
+    public const string Profile = "seccomp-ebpf.io/profile";
+    public const string Mode = "seccomp-ebpf.io/mode";
+    public const string LegacyPod = "seccomp.security.alpha.kubernetes.io/pod";
+    public const string LegacyContainerPrefix = "container.seccomp.security.alpha.kubernetes.io/";
+
+    /// <summary>
+    /// Resolves the selection for <paramref name="containerName"/>: a container-specific key wins over the pod's,
+    /// the container's own annotations win over the pod's, and the configured default applies last.
+    /// </summary>
+    /// <exception cref="PolicySelectionException">An annotation has a value that means nothing.</exception>
+    public static PolicySelection Select(
+        IReadOnlyDictionary<string, string> podAnnotations,
+        IReadOnlyDictionary<string, string> containerAnnotations,
+        string containerName,
+        string? defaultProfile,
+        bool honourLegacyAnnotations)
+    {
+        var (profile, profileSource) = Lookup(podAnnotations, containerAnnotations, $"{Profile}.{containerName}", Profile);
+        if (profile is null && honourLegacyAnnotations)
+            (profile, profileSource) = Lookup(podAnnotations, containerAnnotations, LegacyContainerPrefix + containerName, LegacyPod);
+        if (profile is null && defaultProfile is not null)
+            (profile, profileSource) = (defaultProfile, "the configured default profile");
+        if (profile is not null && string.IsNullOrWhiteSpace(profile))
+            throw new PolicySelectionException($"annotation {profileSource}: the profile reference is empty");
+
+        var (modeText, modeSource) = Lookup(podAnnotations, containerAnnotations, $"{Mode}.{containerName}", Mode);
+        var mode = modeText switch
+        {
+            null or "enforce" => PolicyMode.Enforce,
+            "audit" => PolicyMode.Audit,
+            "off" => PolicyMode.Off,
+            _ => throw new PolicySelectionException($"annotation {modeSource}=\"{modeText}\": mode must be enforce, audit or off"),
+        };
+
+        // "unconfined" is Kubernetes' word for no filter: the container is not managed.
+        if (profile is "unconfined")
+            mode = PolicyMode.Off;
+        return new PolicySelection(profile, profileSource, mode, modeSource);
+    }
+
+    private static (string? Value, string? Source) Lookup(
+        IReadOnlyDictionary<string, string> pod, IReadOnlyDictionary<string, string> container, string specificKey, string generalKey)
+    {
+        foreach (var (annotations, owner) in new[] { (container, "container"), (pod, "pod") })
+        {
+            if (annotations.TryGetValue(specificKey, out var value))
+                return (value.Trim(), $"{specificKey} ({owner})");
+        }
+        foreach (var (annotations, owner) in new[] { (container, "container"), (pod, "pod") })
+        {
+            if (annotations.TryGetValue(generalKey, out var value))
+                return (value.Trim(), $"{generalKey} ({owner})");
+        }
+        return (null, null);
+    }
+}
+
+/// <summary>An annotation or profile reference that cannot be honoured; the message names it and says why.</summary>
+internal sealed class PolicySelectionException(string message) : Exception(message);

@@ -1,0 +1,176 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using SeccompEbpf.Daemon;
+using SeccompEbpf.Profiles.BuiltIns;
+using SeccompEbpf.Profiles.Compilation;
+using SeccompEbpf.Profiles.Compiled;
+using SeccompEbpf.Profiles.Parsing;
+
+namespace SeccompEbpf.Lifecycle;
+
+/// <summary>A profile compiled and ready to bind; <see cref="Version"/> grows with every accepted edit.</summary>
+internal sealed record LoadedProfile(string Reference, ProfileLocation Location, CompiledProfile Compiled, int Version, IReadOnlyList<string> Warnings);
+
+/// <summary>
+/// Resolves profile references to compiled profiles, caches them, and watches the profile directory and the kubelet
+/// seccomp root: an edit that compiles replaces the profile (and <see cref="Changed"/> fires); an edit that does not
+/// is logged and the last good version stays in force.
+/// </summary>
+internal sealed partial class ProfileStore : IDisposable
+{
+    private readonly PolicyOptions _options;
+    private readonly CompileContext _context;
+    private readonly ILogger<ProfileStore> _logger;
+    private readonly ConcurrentDictionary<string, LoadedProfile> _loaded = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CancellationTokenSource> _pendingReloads = new(StringComparer.Ordinal);
+    private readonly List<FileSystemWatcher> _watchers = [];
+    private readonly Lock _loadLock = new();
+
+    public ProfileStore(PolicyOptions options, CompileContext context, ILogger<ProfileStore> logger)
+    {
+        _options = options;
+        _context = context;
+        _logger = logger;
+        Watch(options.ProfileDirectory);
+        Watch(options.KubeletSeccompRoot);
+    }
+
+    /// <summary>Raised (on a thread-pool thread) after an edited profile compiled; containers using it should rebind.</summary>
+    public event Action<LoadedProfile>? Changed;
+
+    /// <summary>Raised when an edit was rejected; the previous version stays in force.</summary>
+    public event Action<string, string>? Rejected;
+
+    /// <summary>The compiled profile for <paramref name="reference"/>, loading it on first use.</summary>
+    /// <exception cref="PolicySelectionException">Unknown, unreadable, invalid or escaping reference; the message says which.</exception>
+    public LoadedProfile Get(string reference)
+    {
+        if (_loaded.TryGetValue(reference, out var cached))
+            return cached;
+        lock (_loadLock)
+        {
+            if (_loaded.TryGetValue(reference, out cached))
+                return cached;
+            var location = ProfileReference.Resolve(reference, _options.ProfileDirectory, _options.KubeletSeccompRoot);
+            var loaded = Load(reference, location, version: 1);
+            _loaded[reference] = loaded;
+            return loaded;
+        }
+    }
+
+    /// <summary>References loaded so far (for status and reloads).</summary>
+    public IReadOnlyCollection<LoadedProfile> Loaded => _loaded.Values.ToArray();
+
+    private LoadedProfile Load(string reference, ProfileLocation location, int version)
+    {
+        switch (location)
+        {
+            case ProfileLocation.Builtin builtin:
+            {
+                var result = BuiltInProfiles.Compile(builtin.Name, _context);
+                return new LoadedProfile(reference, location, result.Profile, version, result.Warnings);
+            }
+            case ProfileLocation.File file:
+            {
+                if (!File.Exists(file.Path))
+                    throw new PolicySelectionException($"profile \"{reference}\" not found: {file.Path} does not exist");
+                var parsed = ProfileParser.ParseFile(file.Path);
+                if (parsed.HasErrors || parsed.Profile is null)
+                {
+                    var errors = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Error).Take(5).Select(d => d.Format(file.Path));
+                    throw new PolicySelectionException($"profile \"{reference}\" is invalid: {string.Join("; ", errors)}");
+                }
+                try
+                {
+                    var compiled = ProfileCompiler.Compile(parsed.Profile, _context);
+                    var warnings = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Warning).Select(d => d.Format(file.Path))
+                        .Concat(compiled.Warnings).ToList();
+                    return new LoadedProfile(reference, location, compiled.Profile, version, warnings);
+                }
+                catch (Profiles.Model.ProfileException e)
+                {
+                    throw new PolicySelectionException($"profile \"{reference}\" cannot be compiled: {e.Message}");
+                }
+            }
+            default:
+                throw new InvalidOperationException($"unknown profile location {location}");
+        }
+    }
+
+    private void Watch(string directory)
+    {
+        if (!Directory.Exists(directory))
+            return;
+        var watcher = new FileSystemWatcher(directory)
+        {
+            IncludeSubdirectories = true,
+            NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite | NotifyFilters.Size | NotifyFilters.CreationTime,
+        };
+        watcher.Changed += (_, e) => ScheduleReload(e.FullPath);
+        watcher.Created += (_, e) => ScheduleReload(e.FullPath);
+        watcher.Deleted += (_, e) => ScheduleReload(e.FullPath);
+        watcher.Renamed += (_, e) => ScheduleReload(e.FullPath);
+        watcher.EnableRaisingEvents = true;
+        _watchers.Add(watcher);
+    }
+
+    // Editors write in several steps (truncate, write, rename): wait until the file has been quiet for a moment.
+    private void ScheduleReload(string path)
+    {
+        var debounce = new CancellationTokenSource();
+        var previous = _pendingReloads.AddOrUpdate(path, debounce, (_, old) => { old.Cancel(); return debounce; });
+        _ = Task.Delay(_options.ReloadDebounceMilliseconds, debounce.Token).ContinueWith(t =>
+        {
+            if (t.IsCanceled)
+                return;
+            _pendingReloads.TryRemove(KeyValuePair.Create(path, debounce));
+            Reload(path);
+        }, TaskScheduler.Default);
+    }
+
+    private void Reload(string path)
+    {
+        foreach (var current in _loaded.Values)
+        {
+            if (current.Location is not ProfileLocation.File file || file.Path != path)
+                continue;
+            try
+            {
+                LoadedProfile next;
+                lock (_loadLock)
+                {
+                    next = Load(current.Reference, current.Location, current.Version + 1);
+                    if (next.Compiled.Hash == current.Compiled.Hash)
+                        continue;
+                    _loaded[current.Reference] = next;
+                }
+                LogReloaded(current.Reference, path, next.Version, next.Compiled.Hash[..12]);
+                Changed?.Invoke(next);
+            }
+            catch (PolicySelectionException e)
+            {
+                LogRejected(current.Reference, path, e.Message, current.Version);
+                Rejected?.Invoke(current.Reference, e.Message);
+            }
+            catch (IOException e)
+            {
+                LogRejected(current.Reference, path, e.Message, current.Version);
+                Rejected?.Invoke(current.Reference, e.Message);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var watcher in _watchers)
+            watcher.Dispose();
+        foreach (var pending in _pendingReloads.Values)
+            pending.Cancel();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Profile {Profile} reloaded from {Path}: version {Version}, hash {Hash}")]
+    private partial void LogReloaded(string profile, string path, int version, string hash);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Profile {Profile}: edit of {Path} rejected, version {Version} stays in force: {Problem}")]
+    private partial void LogRejected(string profile, string path, string problem, int version);
+}

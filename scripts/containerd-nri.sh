@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Registers SeccompEbpf with containerd by making sure NRI is enabled in containerd's config.
+#   containerd-nri.sh enable CONFIG [--external]   containerd 1.7 (version = 2): ensure [plugins."io.containerd.nri.v1.nri"]
+#                                                  has disable = false (and disable_connections = false with --external);
+#                                                  containerd 2.x (version = 3) enables NRI by default: left intact.
+#   containerd-nri.sh restore CONFIG               put back the original saved by the first change.
+# Prints "changed" or "unchanged". The original is kept once, as CONFIG.seccomp-ebpf.orig.
+set -euo pipefail
+
+usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || usage
+action=$1 config=$2 external=false
+[ "${3:-}" = --external ] && external=true
+backup="$config.seccomp-ebpf.orig"
+
+case "$action" in
+    restore)
+        if [ -f "$backup.absent" ]; then
+            # There was no config before install: remove the one we generated.
+            rm -f "$config" "$backup.absent"
+            echo changed
+        elif [ -f "$backup" ]; then
+            mv -f "$backup" "$config"
+            echo changed
+        else
+            echo unchanged
+        fi
+        exit 0
+        ;;
+    enable) ;;
+    *) usage ;;
+esac
+
+if [ ! -f "$config" ]; then
+    mkdir -p "$(dirname "$config")"
+    if command -v containerd >/dev/null; then
+        containerd config default > "$config"
+    else
+        printf 'version = 2\n' > "$config"
+    fi
+    : > "$backup.absent"
+fi
+
+version=$(sed -n 's/^[[:space:]]*version[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$config" | head -1)
+if [ "${version:-1}" -ge 3 ]; then
+    echo "unchanged (containerd config version $version: NRI is enabled by default)" >&2
+    echo unchanged
+    exit 0
+fi
+
+tmp=$(mktemp)
+awk -v external="$external" '
+    function header(line) { return line ~ /^[[:space:]]*\[/ }
+    {
+        if (header($0)) {
+            in_nri = ($0 ~ /^[[:space:]]*\[plugins\."io\.containerd\.nri\.v1\.nri"\][[:space:]]*$/)
+            if (in_nri) seen = 1
+        }
+        if (in_nri && $0 ~ /^[[:space:]]*disable[[:space:]]*=/) { sub(/=.*/, "= false") }
+        if (in_nri && external == "true" && $0 ~ /^[[:space:]]*disable_connections[[:space:]]*=/) { sub(/=.*/, "= false") }
+        print
+    }
+    END {
+        if (!seen) {
+            print ""
+            print "[plugins.\"io.containerd.nri.v1.nri\"]"
+            print "  disable = false"
+            print "  disable_connections = false"
+            print "  plugin_config_path = \"/etc/nri/conf.d\""
+            print "  plugin_path = \"/opt/nri/plugins\""
+            print "  plugin_registration_timeout = \"5s\""
+            print "  plugin_request_timeout = \"2s\""
+            print "  socket_path = \"/var/run/nri/nri.sock\""
+        }
+    }' "$config" > "$tmp"
+
+# A section that had no "disable" key at all still means disabled on 1.7: add it.
+if ! awk '/^[[:space:]]*\[/ { s = ($0 ~ /nri\.v1\.nri"\]/) } s && /^[[:space:]]*disable[[:space:]]*=/ { f = 1 } END { exit !f }' "$tmp"; then
+    awk '{ print } /^[[:space:]]*\[plugins\."io\.containerd\.nri\.v1\.nri"\][[:space:]]*$/ { print "  disable = false" }' "$tmp" > "$tmp.2"
+    mv "$tmp.2" "$tmp"
+fi
+
+if cmp -s "$tmp" "$config"; then
+    rm -f "$tmp"
+    echo unchanged
+    exit 0
+fi
+[ -f "$backup" ] || [ -f "$backup.absent" ] || cp -p "$config" "$backup"
+cat "$tmp" > "$config"
+rm -f "$tmp"
+echo changed

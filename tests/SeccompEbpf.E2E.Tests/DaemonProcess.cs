@@ -1,0 +1,187 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace SeccompEbpf.E2E.Tests;
+
+/// <summary>One structured log entry of the daemon (its JSON console output).</summary>
+public sealed record DaemonLogEntry(string Level, string Category, string Message, IReadOnlyDictionary<string, string> State)
+{
+    public string? this[string key] => State.GetValueOrDefault(key);
+}
+
+/// <summary>
+/// A private configuration for one daemon under test: its own control socket, profile directories and bpffs pin root,
+/// so tests never touch an installed daemon's state.
+/// </summary>
+public sealed class DaemonConfig
+{
+    public DaemonConfig(string root, string nriSocket)
+    {
+        Root = root;
+        NriSocket = nriSocket;
+        PinRoot = "/sys/fs/bpf/seccomp-ebpf-e2e-" + Path.GetFileName(root);
+        Directory.CreateDirectory(ProfileDirectory);
+        Directory.CreateDirectory(KubeletSeccompRoot);
+    }
+
+    public string Root { get; }
+    public string NriSocket { get; }
+    public string PinRoot { get; }
+    public string ControlSocket => Path.Join(Root, "control.sock");
+    public string ProfileDirectory => Path.Join(Root, "profiles");
+    public string KubeletSeccompRoot => Path.Join(Root, "kubelet-seccomp");
+    public string ConfigPath => Path.Join(Root, "seccomp-ebpf.json");
+    public string? DefaultProfile { get; set; }
+    public string OnInvalidPolicy { get; set; } = "veto";
+    public string OnUnenforceable { get; set; } = "refuse";
+
+    public string Write()
+    {
+        var json = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            nri = new { socketPath = NriSocket },
+            control = new { socketPath = ControlSocket },
+            enforcement = new { pinRoot = PinRoot, onUnenforceable = OnUnenforceable },
+            policy = new
+            {
+                profileDirectory = ProfileDirectory,
+                kubeletSeccompRoot = KubeletSeccompRoot,
+                defaultProfile = DefaultProfile,
+                onInvalidPolicy = OnInvalidPolicy == "veto" ? "Veto" : "StartUnmanaged",
+                reloadDebounceMilliseconds = 50,
+            },
+        });
+        File.WriteAllText(ConfigPath, json);
+        return ConfigPath;
+    }
+
+    /// <summary>Removes the pinned BPF state this daemon left (it keeps enforcement pinned on exit by design).</summary>
+    public async Task DetachAsync()
+    {
+        if (Directory.Exists(PinRoot))
+            await Containerd.Exec.TryRunAsync(DaemonProcess.ExecutablePath, ["detach", "--pin-root", PinRoot]);
+    }
+}
+
+/// <summary>The real <c>seccomp-ebpf</c> executable running as a child process, with its logs captured.</summary>
+public sealed class DaemonProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<DaemonLogEntry> _entries = new();
+    private readonly ConcurrentQueue<string> _rawLines = new();
+    private readonly SemaphoreSlim _newEntry = new(0);
+
+    private DaemonProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => OnLine(e.Data);
+        process.ErrorDataReceived += (_, e) => OnLine(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    /// <summary>The published daemon next to the test assembly (the E2E project references it).</summary>
+    public static string ExecutablePath => Path.Join(AppContext.BaseDirectory, "seccomp-ebpf");
+
+    public IReadOnlyCollection<DaemonLogEntry> Entries => _entries.ToArray();
+    public string Output => string.Join('\n', _rawLines);
+    public bool HasExited => _process.HasExited;
+    public int Pid => _process.Id;
+
+    /// <summary>Starts the daemon with <paramref name="config"/> written out as its configuration file.</summary>
+    public static DaemonProcess Start(DaemonConfig config) => Start("--config", config.Write());
+
+    public static DaemonProcess Start(params string[] args)
+    {
+        var start = new ProcessStartInfo(ExecutablePath, ["run", "--log-format", "json", .. args])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment.Remove("NRI_PLUGIN_SOCKET");
+        return new DaemonProcess(Process.Start(start) ?? throw new InvalidOperationException("could not start seccomp-ebpf"));
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+            return;
+        _rawLines.Enqueue(line);
+        if (Parse(line) is { } entry)
+        {
+            _entries.Enqueue(entry);
+            _newEntry.Release();
+        }
+    }
+
+    internal static DaemonLogEntry? Parse(string line)
+    {
+        if (!line.StartsWith('{'))
+            return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(line);
+            var root = doc.RootElement;
+            var state = new Dictionary<string, string>();
+            if (root.TryGetProperty("State", out var s) && s.ValueKind == JsonValueKind.Object)
+            {
+                foreach (var p in s.EnumerateObject())
+                    state[p.Name] = p.Value.ValueKind == JsonValueKind.String ? p.Value.GetString()! : p.Value.GetRawText();
+            }
+            return new DaemonLogEntry(
+                root.GetProperty("LogLevel").GetString() ?? "",
+                root.GetProperty("Category").GetString() ?? "",
+                root.GetProperty("Message").GetString() ?? "",
+                state);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Waits until a log entry satisfies <paramref name="predicate"/>; fails with the daemon's output otherwise.</summary>
+    public async Task<DaemonLogEntry> WaitForAsync(Func<DaemonLogEntry, bool> predicate, TimeSpan timeout, string what)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            if (_entries.FirstOrDefault(predicate) is { } hit)
+                return hit;
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+                throw new TimeoutException($"daemon did not log {what} within {timeout.TotalSeconds:0.#} s; output:\n{Tail()}");
+            await _newEntry.WaitAsync(left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200));
+        }
+    }
+
+    /// <summary>The lifecycle events logged for one container, in order.</summary>
+    public IReadOnlyList<DaemonLogEntry> ContainerEvents(string containerId) =>
+        Entries.Where(e => e["ContainerId"] == containerId && e["NriEvent"] is not null).ToList();
+
+    public string Tail(int lines = 60) => string.Join('\n', _rawLines.TakeLast(lines));
+
+    public async Task StopAsync()
+    {
+        if (_process.HasExited)
+            return;
+        Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+        try
+        {
+            await _process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _process.Dispose();
+    }
+}

@@ -1,0 +1,303 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Grpc.Core;
+using SeccompEbpf.Cri.V1;
+using SeccompEbpf.E2E.Tests.Containerd;
+using Xunit.Abstractions;
+
+namespace SeccompEbpf.E2E.Tests;
+
+/// <summary>
+/// Policies follow containers: annotations select profiles, edits and `apply` change running containers, the
+/// daemon's restart keeps them enforced. Real containerd, real BPF in this host's kernel (LOG and KILL; ERRNO is the
+/// qemu tier's), the real CLI against the daemon's control socket.
+/// </summary>
+public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    // personality(2): neither busybox sh nor runc's init calls it, so only the probe's own calls are judged.
+    private const string Syscall = "personality";
+    private const string Probe = "exec container-probe personality-query 20";
+    private const string LogPersonality = """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_LOG"}]}""";
+    private const string KillPersonality = """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_KILL_PROCESS"}]}""";
+    // The container waits for /tmp/go (created by the test through /proc/PID/root) before it calls personality.
+    private const string GatedProbe = "while [ ! -e /tmp/go ]; do sleep 0.05; done; " + Probe;
+
+    private ContainerdInstance _containerd = null!;
+    private DaemonConfig _config = null!;
+    private DaemonProcess _daemon = null!;
+
+    public async Task InitializeAsync()
+    {
+        _containerd = await ContainerdInstance.StartAsync();
+        _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
+        WriteProfile("log-personality", LogPersonality);
+        WriteProfile("kill-personality", KillPersonality);
+        await StartDaemonAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        output.WriteLine("daemon output tail:\n" + _daemon.Tail(30));
+        await _daemon.DisposeAsync();
+        await _containerd.DisposeAsync();
+        await _config.DetachAsync();
+    }
+
+    private async Task StartDaemonAsync()
+    {
+        _daemon = DaemonProcess.Start(_config);
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+    }
+
+    private void WriteProfile(string name, string json)
+    {
+        // Write then rename, as editors and kubectl cp do, so the watcher never reads half a file.
+        var path = Path.Join(_config.ProfileDirectory, name + ".json");
+        File.WriteAllText(path + ".tmp", json);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
+    private async Task<(string PodId, PodSandboxConfig Pod, string ContainerId)> RunAsync(string pod, string script, Dictionary<string, string>? annotations = null)
+    {
+        var (podId, podConfig) = await _containerd.RunPodAsync(pod, annotations: annotations);
+        var id = await _containerd.CreateContainerAsync(podId, podConfig, "probe", script);
+        await _containerd.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+        return (podId, podConfig, id);
+    }
+
+    private static Dictionary<string, string> Profile(string name) => new() { ["seccomp-ebpf.io/profile"] = name };
+
+    private async Task<int> PidOfAsync(string containerId)
+    {
+        var status = await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true });
+        using var info = JsonDocument.Parse(status.Info["info"]);
+        return info.RootElement.GetProperty("pid").GetInt32();
+    }
+
+    private async Task ReleaseGateAsync(string containerId) =>
+        await File.WriteAllTextAsync($"/proc/{await PidOfAsync(containerId)}/root/tmp/go", "");
+
+    private async Task<ContainerStatus> WaitForExitAsync(string containerId, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var status = (await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId })).Status;
+            if (status.State == ContainerState.ContainerExited)
+                return status;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"container {containerId[..12]} still {status.State} after {timeout.TotalSeconds} s; daemon:\n{_daemon.Tail(20)}");
+            await Task.Delay(50);
+        }
+    }
+
+    private async Task<ContainerState> StateOfAsync(string containerId) =>
+        (await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId })).Status.State;
+
+    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
+        await Exec.TryRunAsync(DaemonProcess.ExecutablePath, [.. args, "--socket", _config.ControlSocket]);
+
+    private async Task<List<JsonElement>> EventsAsync(string pod)
+    {
+        var (code, stdout, stderr) = await CliAsync("events", "--json", "--pod", pod);
+        Assert.True(code == 0, $"events failed: {stderr}");
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    }
+
+    private async Task<List<JsonElement>> WaitForEventsAsync(string pod, Func<JsonElement, bool> predicate, string what)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            var events = (await EventsAsync(pod)).Where(predicate).ToList();
+            if (events.Count > 0)
+                return events;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"no event {what} for pod {pod}; daemon:\n{_daemon.Tail(20)}");
+            await Task.Delay(100);
+        }
+    }
+
+    private static bool Is(JsonElement e, string syscall, string action) =>
+        e.GetProperty("syscall").GetString() == syscall && e.GetProperty("action").GetString() == action;
+
+    [Fact]
+    public async Task Annotated_pods_are_logged_or_killed_and_an_unannotated_pod_is_untouched()
+    {
+        var logger = await RunAsync("logger", Probe, Profile("log-personality"));
+        var killer = await RunAsync("killer", "sleep 0.5; " + Probe, Profile("kill-personality"));
+        var free = await RunAsync("free", Probe);
+
+        var logged = await WaitForEventsAsync("default/logger", e => Is(e, Syscall, "Log"), "personality → Log");
+        Assert.All(logged, e =>
+        {
+            Assert.Equal("logger", e.GetProperty("pod").GetString());
+            Assert.Equal("probe", e.GetProperty("container").GetString());
+            Assert.Equal(logger.ContainerId, e.GetProperty("containerId").GetString());
+            Assert.Equal("container-probe", e.GetProperty("comm").GetString());
+            Assert.Equal("x86_64", e.GetProperty("arch").GetString());
+        });
+
+        var exited = await WaitForExitAsync(killer.ContainerId, Patience);
+        Assert.Equal(137, exited.ExitCode); // 128 + SIGKILL
+        Assert.Contains(await EventsAsync("default/killer"), e => Is(e, Syscall, "KillProcess"));
+
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(free.ContainerId));
+        Assert.Empty(await EventsAsync("default/free"));
+        Assert.Contains("personality-query ret=", _containerd.ReadContainerLog(free.Pod, "probe"));
+
+        var (code, ps, _) = await CliAsync("ps", "--json");
+        Assert.Equal(0, code);
+        var rows = JsonDocument.Parse(ps).RootElement.EnumerateArray().ToList();
+        var loggerRow = rows.Single(r => r.GetProperty("containerId").GetString() == logger.ContainerId);
+        Assert.Equal("log-personality", loggerRow.GetProperty("profile").GetString());
+        Assert.Equal("enforced", loggerRow.GetProperty("state").GetString());
+        Assert.Equal("unmanaged", rows.Single(r => r.GetProperty("containerId").GetString() == free.ContainerId).GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task Editing_the_profile_file_from_log_to_kill_kills_the_running_container()
+    {
+        WriteProfile("edit-me", LogPersonality);
+        var pod = await RunAsync("edited", Probe, Profile("edit-me"));
+        await WaitForEventsAsync("default/edited", e => Is(e, Syscall, "Log"), "personality → Log before the edit");
+
+        var written = DateTimeOffset.UtcNow;
+        WriteProfile("edit-me", KillPersonality);
+        var exited = await WaitForExitAsync(pod.ContainerId, Patience);
+        Assert.Equal(137, exited.ExitCode);
+        var delay = DateTimeOffset.FromUnixTimeMilliseconds(exited.FinishedAt / 1_000_000) - written;
+        output.WriteLine($"file write to first changed decision (container killed): {delay.TotalMilliseconds:0} ms (debounce 50 ms, probe interval 20 ms)");
+    }
+
+    [Fact]
+    public async Task Editing_the_profile_file_from_kill_to_log_spares_the_running_container()
+    {
+        WriteProfile("soften-me", KillPersonality);
+        var pod = await RunAsync("softened", GatedProbe, Profile("soften-me"));
+        WriteProfile("soften-me", LogPersonality);
+        await _daemon.WaitForAsync(e => e.Message.Contains("Profile soften-me reloaded", StringComparison.Ordinal), Patience, "the reload");
+        await _daemon.WaitForAsync(e => e.Message.Contains("to profile soften-me v2", StringComparison.Ordinal), Patience, "the rebind");
+
+        await ReleaseGateAsync(pod.ContainerId);
+        await WaitForEventsAsync("default/softened", e => Is(e, Syscall, "Log"), "personality → Log after the edit");
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(pod.ContainerId));
+    }
+
+    [Fact]
+    public async Task A_broken_edit_is_rejected_and_the_last_good_version_stays_in_force()
+    {
+        WriteProfile("fragile", KillPersonality);
+        var pod = await RunAsync("fragile", GatedProbe, Profile("fragile"));
+        WriteProfile("fragile", """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_BOGUS"}]}""");
+        var rejected = await _daemon.WaitForAsync(e => e.Message.Contains("Profile fragile: edit of", StringComparison.Ordinal), Patience, "the rejection");
+        Assert.Contains("SCMP_ACT_BOGUS", rejected.Message);
+
+        await ReleaseGateAsync(pod.ContainerId);
+        Assert.Equal(137, (await WaitForExitAsync(pod.ContainerId, Patience)).ExitCode);
+    }
+
+    [Fact]
+    public async Task Apply_mode_audit_turns_kill_into_log_and_enforce_turns_it_back()
+    {
+        var pod = await RunAsync("audited", GatedProbe, Profile("kill-personality"));
+        var (code, _, stderr) = await CliAsync("apply", "--pod", "default/audited", "--mode", "audit");
+        Assert.True(code == 0, stderr);
+
+        await ReleaseGateAsync(pod.ContainerId);
+        var audited = await WaitForEventsAsync("default/audited", e => Is(e, Syscall, "KillProcess") && e.GetProperty("mode").GetString() == "audit", "audited kill");
+        Assert.NotEmpty(audited);
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(pod.ContainerId));
+
+        (code, _, stderr) = await CliAsync("apply", "--container", pod.ContainerId[..12], "--mode", "enforce");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(137, (await WaitForExitAsync(pod.ContainerId, Patience)).ExitCode);
+    }
+
+    [Fact]
+    public async Task Apply_errors_reach_the_cli_verbatim()
+    {
+        var (code, _, stderr) = await CliAsync("apply", "--pod", "default/nope", "--mode", "audit");
+        Assert.Equal(1, code);
+        Assert.Contains("no pod default/nope on this node", stderr);
+        (code, _, stderr) = await CliAsync("apply", "--pod", "default/nope", "--mode", "sideways");
+        Assert.Equal(1, code);
+        Assert.Contains("mode \"sideways\" must be enforce, audit or off", stderr);
+    }
+
+    public static TheoryData<string, string, string> BadReferences() => new()
+    {
+        { "unknown", "does-not-exist", "not found" },
+        { "malformed", "malformed", "is invalid" },
+        { "traversal", "localhost/../../../etc/passwd", "escapes" },
+        { "bad-name", "a/b", "is not a built-in" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadReferences))]
+    public async Task Bad_profile_references_veto_the_container_with_a_message_naming_the_problem(string pod, string reference, string problem)
+    {
+        File.WriteAllText(Path.Join(_config.ProfileDirectory, "malformed.json"), "{\"defaultAction\": ");
+        var (podId, podConfig) = await _containerd.RunPodAsync(pod, annotations: Profile(reference));
+        var error = await Assert.ThrowsAsync<RpcException>(() => _containerd.CreateContainerAsync(podId, podConfig, "probe", "sleep 60"));
+        output.WriteLine(error.Status.Detail);
+        Assert.Contains("seccomp-ebpf.io/profile", error.Status.Detail);
+        Assert.Contains(reference, error.Status.Detail);
+        Assert.Contains(problem, error.Status.Detail);
+
+        // The daemon keeps serving: a valid pod right after works.
+        var good = await RunAsync(pod + "-ok", Probe, Profile("log-personality"));
+        await WaitForEventsAsync($"default/{pod}-ok", e => Is(e, Syscall, "Log"), "events of the valid pod");
+        Assert.False(_daemon.HasExited);
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(good.ContainerId));
+    }
+
+    [Fact]
+    public async Task Containers_stay_enforced_while_the_daemon_restarts_and_are_listed_again()
+    {
+        var logger = await RunAsync("steady", Probe, Profile("log-personality"));
+        var gated = await RunAsync("gated", GatedProbe, Profile("kill-personality"));
+        await WaitForEventsAsync("default/steady", e => Is(e, Syscall, "Log"), "events before the restart");
+
+        await _daemon.StopAsync();
+        // No daemon now: the pinned programs and maps alone must kill this one.
+        await ReleaseGateAsync(gated.ContainerId);
+        Assert.Equal(137, (await WaitForExitAsync(gated.ContainerId, Patience)).ExitCode);
+
+        await _daemon.DisposeAsync();
+        await StartDaemonAsync();
+        Assert.Contains(_daemon.Entries, e => e.Message.Contains("bindings adopted", StringComparison.Ordinal) && !e.Message.Contains(" 0 bindings adopted", StringComparison.Ordinal));
+        var (code, ps, _) = await CliAsync("ps", "--json");
+        Assert.Equal(0, code);
+        var row = JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == logger.ContainerId);
+        Assert.Equal("enforced", row.GetProperty("state").GetString());
+        var since = DateTimeOffset.UtcNow;
+        await WaitForEventsAsync("default/steady", e => Is(e, Syscall, "Log") && e.GetProperty("time").GetDateTimeOffset() > since, "events after the restart");
+    }
+
+    [Fact]
+    public async Task A_hundred_pods_come_and_go_without_leaving_bindings_or_registry_entries()
+    {
+        var clock = Stopwatch.StartNew();
+        for (var i = 0; i < 100; i++)
+        {
+            var (podId, podConfig) = await _containerd.RunPodAsync($"churn-{i}", annotations: Profile(i % 2 == 0 ? "log-personality" : "kill-personality"));
+            var id = await _containerd.CreateContainerAsync(podId, podConfig, "probe", "sleep 600");
+            await _containerd.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+            await _containerd.Runtime.StopPodSandboxAsync(new StopPodSandboxRequest { PodSandboxId = podId });
+            await _containerd.Runtime.RemovePodSandboxAsync(new RemovePodSandboxRequest { PodSandboxId = podId });
+        }
+        output.WriteLine($"100 pods created, started, stopped and removed in {clock.Elapsed.TotalSeconds:0.0} s");
+
+        var (code, ps, _) = await CliAsync("ps", "--json");
+        Assert.Equal(0, code);
+        Assert.Empty(JsonDocument.Parse(ps).RootElement.EnumerateArray().ToList());
+        foreach (var map in new[] { "bindings", "slots", "syscall_policy", "rules", "arch_policy" })
+        {
+            var dump = await Exec.RunAsync("bpftool", ["-j", "map", "dump", "pinned", Path.Join(_config.PinRoot, "maps", map)]);
+            Assert.True(JsonDocument.Parse(dump).RootElement.GetArrayLength() == 0, $"map {map} still has entries: {dump}");
+        }
+    }
+}

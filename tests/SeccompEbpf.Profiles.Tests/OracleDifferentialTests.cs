@@ -1,0 +1,252 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using SeccompEbpf.Profiles.Compilation;
+using SeccompEbpf.Profiles.Compiled;
+using SeccompEbpf.Profiles.Evaluation;
+using SeccompEbpf.Profiles.Model;
+using SeccompEbpf.Profiles.Parsing;
+using SeccompEbpf.Profiles.Syscalls;
+using Xunit.Abstractions;
+
+namespace SeccompEbpf.Profiles.Tests;
+
+/// <summary>
+/// The reference evaluator against the kernel's own seccomp: tests/native/seccomp-oracle builds each profile with
+/// libseccomp the way runc does, loads it in a forked child and performs the syscall.
+/// </summary>
+public class OracleDifferentialTests(ITestOutputHelper output)
+{
+    private const int Sigsys = 31;
+    private static readonly ushort[] Errnos = [3, 7, 42, 77, 123, 200, 1234, 4094];
+    private static readonly string[] RuleSyscalls = ["getppid", "personality", "prctl", "lseek", "write"];
+    private static readonly string[] CaseSyscalls = ["getppid", "personality", "prctl", "lseek", "write", "getpid", "gettid"];
+    private static readonly ulong[] General =
+    [
+        0, 1, 2, 3, 5, 512, 513, 0x7fffffff, 0x80000000, 0xffffffff, 0x100000000, 0x100000001, 0x1ffffffff,
+        0xffffffff00000000, 0x8000000000000000, ulong.MaxValue, ulong.MaxValue - 1, 0x5a5a5a5a, 9999,
+    ];
+
+    internal sealed record OracleCase(string Syscall, ulong[] Args);
+    internal sealed record OracleProfile(SeccompProfile Profile, List<OracleCase> Cases);
+
+    // Argument values that are safe for the real syscall (the low 32 bits the kernel looks at are fixed) yet vary in all 64 bits.
+    private static ulong SafeArg(Random rng, string syscall, int index)
+    {
+        ulong hi = new ulong[] { 0, 1, 0xffffffff, 0x80000000 }[rng.Next(4)] << 32;
+        return (syscall, index) switch
+        {
+            ("personality", 0) => hi | 0xffffffff,
+            ("prctl", 0) => hi | new ulong[] { 3, 0x7fffffff, 0x5a5a5a5a }[rng.Next(3)],
+            ("lseek", 0) => hi | new ulong[] { 0, 3, 4, 9999, 0xffffffff }[rng.Next(5)],
+            ("write", 0) => (rng.Next(2) == 0 ? 0UL : 1UL << 32) | new ulong[] { 1, 3, 9999 }[rng.Next(3)],
+            ("write", 1) => new ulong[] { 0, 1, 0x100, ulong.MaxValue, 0x8000000000000000 }[rng.Next(5)],
+            _ => General[rng.Next(General.Length)],
+        };
+    }
+
+    private static ulong RuleValue(Random rng, int index)
+    {
+        string syscall = RuleSyscalls[rng.Next(RuleSyscalls.Length)];
+        ulong v = rng.Next(3) == 0 ? General[rng.Next(General.Length)] : SafeArg(rng, syscall, index);
+        return rng.Next(4) switch { 0 => v + 1, 1 => v - 1, _ => v };
+    }
+
+    private static (ProfileAction, ulong?) RandomAction(Random rng, bool forDefault)
+    {
+        int pick = rng.Next(forDefault ? 6 : 8);
+        ulong errno = Errnos[rng.Next(Errnos.Length)];
+        if (rng.Next(12) == 0) errno += 65536; // runc keeps the low 16 bits
+        return pick switch
+        {
+            0 => (ProfileAction.Errno, errno),
+            1 => (ProfileAction.KillProcess, null),
+            2 => (ProfileAction.Allow, null),
+            3 => (ProfileAction.Errno, rng.Next(3) == 0 ? null : errno),
+            4 => (rng.Next(2) == 0 ? ProfileAction.Kill : ProfileAction.Trap, null),
+            5 => (ProfileAction.Log, null),
+            6 => (ProfileAction.Trace, rng.Next(2) == 0 ? null : errno),
+            _ => (ProfileAction.KillThread, null),
+        };
+    }
+
+    internal static List<OracleProfile> GenerateCorpus(int seed, int profiles, int casesPerProfile)
+    {
+        var rng = new Random(seed);
+        var corpus = new List<OracleProfile>();
+        string[][] archChoices = [[], ["SCMP_ARCH_X86_64"], ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], ["SCMP_ARCH_X32"], ["SCMP_ARCH_X86"]];
+        for (int p = 0; p < profiles; p++)
+        {
+            var (defaultAction, defaultErrno) = RandomAction(rng, forDefault: true);
+            var rules = new List<SyscallRule>();
+            int ruleCount = 1 + rng.Next(6);
+            // Concentrate on one or two syscalls so rules overlap.
+            var focus = Enumerable.Range(0, 1 + rng.Next(2)).Select(_ => RuleSyscalls[rng.Next(RuleSyscalls.Length)]).ToArray();
+            for (int r = 0; r < ruleCount; r++)
+            {
+                var (action, errno) = RandomAction(rng, forDefault: false);
+                var names = rng.Next(5) == 0 ? new[] { RuleSyscalls[rng.Next(RuleSyscalls.Length)], focus[0] }.Distinct().ToArray() : [focus[rng.Next(focus.Length)]];
+                var args = new List<ArgCondition>();
+                int argCount = rng.Next(4) == 0 ? 0 : 1 + rng.Next(3);
+                for (int a = 0; a < argCount; a++)
+                {
+                    uint index = (uint)(rng.Next(3) == 0 ? rng.Next(4) : rng.Next(2));
+                    var op = (CompareOp)(1 + rng.Next(7));
+                    ulong value = RuleValue(rng, (int)index);
+                    ulong valueTwo = 0;
+                    if (op == CompareOp.MaskedEqual)
+                    {
+                        value = new ulong[] { 0xffffffff, 0xffffffff00000000, 0xf, 0x8000000000000000, 0x7fffffff, 0x100000001, 0, ulong.MaxValue, value }[rng.Next(9)];
+                        valueTwo = rng.Next(3) == 0 ? RuleValue(rng, (int)index) : RuleValue(rng, (int)index) & value;
+                    }
+                    args.Add(new ArgCondition(index, value, valueTwo, op));
+                }
+                rules.Add(new SyscallRule(names, action, errno, args, new RuleFilter([], [], null), new RuleFilter([], [], null), null, r, 0));
+            }
+            var profile = new SeccompProfile(defaultAction, defaultErrno, archChoices[rng.Next(archChoices.Length)], [], [], null, null, rules);
+            var cases = new List<OracleCase>();
+            for (int c = 0; c < casesPerProfile; c++)
+            {
+                string syscall = rng.Next(4) == 0 ? CaseSyscalls[rng.Next(CaseSyscalls.Length)] : focus[rng.Next(focus.Length)];
+                var args = Enumerable.Range(0, 6).Select(i => SafeArg(rng, syscall, i)).ToArray();
+                cases.Add(new OracleCase(syscall, args));
+            }
+            corpus.Add(new OracleProfile(profile, cases));
+        }
+        return corpus;
+    }
+
+    /// <summary>The line format tests/native/seccomp-oracle.c reads, produced from the parsed profile.</summary>
+    internal static string ToOracleInput(SeccompProfile profile, IEnumerable<OracleCase> cases)
+    {
+        static string Errno(ulong? e) => e?.ToString(CultureInfo.InvariantCulture) ?? "-";
+        var sb = new StringBuilder();
+        sb.Append($"P {ProfileParser.ActionName(profile.DefaultAction)} {Errno(profile.DefaultErrnoRet)}\n");
+        foreach (string arch in ProfileCompiler.RenderArchitectures(profile, SyscallArch.X86_64)) sb.Append($"A {arch}\n");
+        foreach (var rule in ProfileCompiler.RenderRules(profile, CompileContext.Default))
+        {
+            sb.Append($"R {ProfileParser.ActionName(rule.Action)} {Errno(rule.ErrnoRet)} {rule.Names.Count} {string.Join(' ', rule.Names)} {rule.Args.Count}");
+            foreach (var a in rule.Args) sb.Append(CultureInfo.InvariantCulture, $" {a.Index} {ProfileParser.OpName(a.Op)} {a.Value} {a.ValueTwo}");
+            sb.Append('\n');
+        }
+        foreach (var c in cases) sb.Append($"C {c.Syscall} {string.Join(' ', c.Args)}\n");
+        return sb.ToString();
+    }
+
+    internal static string[] RunOracle(string input)
+    {
+        string binary = TestPaths.OracleBinary;
+        Assert.True(File.Exists(binary),
+            $"the seccomp oracle is not built: run `make -C tests/native` (needs libseccomp-dev) to create {binary}");
+        var psi = new ProcessStartInfo(binary)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = Process.Start(psi)!;
+        var stdoutTask = process.StandardOutput.ReadToEndAsync();
+        var stderrTask = process.StandardError.ReadToEndAsync();
+        process.StandardInput.Write(input);
+        process.StandardInput.Close();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(5)), "seccomp-oracle did not finish");
+        string stdout = stdoutTask.GetAwaiter().GetResult();
+        Assert.True(process.ExitCode == 0, $"seccomp-oracle failed ({process.ExitCode}): {stderrTask.GetAwaiter().GetResult()}");
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    /// <summary>What the oracle must report if the reference evaluator is right.</summary>
+    private static bool Agrees(CompiledAction action, string observed, out string expected)
+    {
+        var parts = observed.Split(' ');
+        switch (action.Kind)
+        {
+            case SeccompAction.Allow or SeccompAction.Log:
+                expected = "ok <same as the unfiltered call>";
+                return parts[0] == "ok" && parts[1] == parts[3] && parts[2] == parts[4];
+            case SeccompAction.Errno when action.Data == 0:
+                expected = "ok 0 (ERRNO(0) returns 0 without running the syscall)";
+                return parts[0] == "ok" && parts[1] == "0";
+            case SeccompAction.Errno:
+                expected = $"ok -1 {action.Data}";
+                return parts[0] == "ok" && parts[1] == "-1" && parts[2] == action.Data.ToString(CultureInfo.InvariantCulture);
+            case SeccompAction.Trace or SeccompAction.Notify:
+                expected = "ok -1 38 (no tracer / listener)";
+                return parts[0] == "ok" && parts[1] == "-1" && parts[2] == "38";
+            default:
+                expected = $"sig {Sigsys}";
+                return observed == $"sig {Sigsys}";
+        }
+    }
+
+    [Fact]
+    public void ReferenceEvaluatorAgreesWithKernelSeccompOnGeneratedCorpus()
+    {
+        // PROFILES_ORACLE_SEED explores other corpora; the default seed keeps the suite reproducible.
+        int seed = int.TryParse(Environment.GetEnvironmentVariable("PROFILES_ORACLE_SEED"), out int s) ? s : 20261130;
+        var corpus = GenerateCorpus(seed, profiles: 320, casesPerProfile: 8);
+        output.WriteLine($"corpus seed {seed}");
+        var input = new StringBuilder();
+        foreach (var item in corpus) input.Append(ToOracleInput(item.Profile, item.Cases));
+        string[] lines = RunOracle(input.ToString());
+        Assert.Equal(corpus.Sum(c => c.Cases.Count), lines.Length);
+
+        int line = 0, agreed = 0, rejectedBoth = 0;
+        var outcomes = new Dictionary<string, int>();
+        var mismatches = new List<string>();
+        foreach (var item in corpus)
+        {
+            CompiledProfile? compiled = null;
+            string? compileError = null;
+            try { compiled = ProfileCompiler.Compile(item.Profile, CompileContext.Default).Profile; }
+            catch (ProfileException ex) { compileError = ex.Message; }
+            foreach (var c in item.Cases)
+            {
+                string observed = lines[line++];
+                if (compileError is not null || observed.StartsWith("reject", StringComparison.Ordinal))
+                {
+                    if (compileError is not null && observed.StartsWith("reject", StringComparison.Ordinal)) { rejectedBoth++; agreed++; continue; }
+                    mismatches.Add($"refusal differs: ours={compileError ?? "accepted"} oracle={observed}\n{ProfileSerializer.ToJson(item.Profile)}");
+                    continue;
+                }
+                uint nr = SyscallTables.Resolve(SyscallArch.X86_64, c.Syscall)!.Value;
+                var decision = ReferenceEvaluator.Evaluate(compiled!, SyscallTables.AuditArchX86_64, nr, c.Args);
+                string kind = decision.Source == DecisionSource.EnosysStub ? "ENOSYS-stub" : decision.Action.Kind.ToString();
+                outcomes[kind] = outcomes.GetValueOrDefault(kind) + 1;
+                if (Agrees(decision.Action, observed, out string expected)) { agreed++; continue; }
+                mismatches.Add($"{c.Syscall}({string.Join(", ", c.Args.Select(a => $"0x{a:x}"))}): evaluator {decision.Action} via {decision.Source} " +
+                               $"(expected `{expected}`), kernel `{observed}`\n{ProfileSerializer.ToJson(item.Profile)}");
+            }
+        }
+        int total = lines.Length;
+        // Debugging aid: PROFILES_ORACLE_DUMP=DIR writes every disagreement to DIR/mismatch-N.txt.
+        if (Environment.GetEnvironmentVariable("PROFILES_ORACLE_DUMP") is { Length: > 0 } dumpDir)
+        {
+            Directory.CreateDirectory(dumpDir);
+            for (int i = 0; i < mismatches.Count; i++) File.WriteAllText(Path.Combine(dumpDir, $"mismatch-{i}.txt"), mismatches[i]);
+        }
+        output.WriteLine($"differential cases: {total}, agreed: {agreed}, refused by both: {rejectedBoth}");
+        output.WriteLine("decisions: " + string.Join(", ", outcomes.OrderBy(k => k.Key).Select(k => $"{k.Key}={k.Value}")));
+        Assert.True(mismatches.Count == 0, $"{mismatches.Count} of {total} cases disagree; first ones:\n" + string.Join("\n----\n", mismatches.Take(4)));
+        Assert.True(total >= 2000, $"only {total} cases");
+        foreach (string kind in new[] { "Allow", "Log", "Errno", "KillProcess", "KillThread", "Trap", "Trace", "ENOSYS-stub" })
+            Assert.True(outcomes.GetValueOrDefault(kind) > 10, $"the corpus exercised {kind} only {outcomes.GetValueOrDefault(kind)} times");
+    }
+
+    [Theory]
+    [InlineData("""{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["prctl"],"action":"SCMP_ACT_KILL_PROCESS","args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]},{"names":["prctl"],"action":"SCMP_ACT_ERRNO","errnoRet":77,"args":[{"index":1,"value":0,"op":"SCMP_CMP_EQ"}]}]}""", "prctl", 2ul, 0ul)]
+    [InlineData("""{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["prctl"],"action":"SCMP_ACT_ERRNO","errnoRet":7,"args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"},{"index":1,"value":3,"op":"SCMP_CMP_EQ"}]},{"names":["prctl"],"action":"SCMP_ACT_ERRNO","errnoRet":42,"args":[{"index":1,"value":1,"op":"SCMP_CMP_GT"}]}]}""", "prctl", 2ul, 3ul)]
+    [InlineData("""{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["lseek"],"action":"SCMP_ACT_ERRNO","errnoRet":7,"args":[{"index":0,"value":2,"valueTwo":2147483647,"op":"SCMP_CMP_MASKED_EQ"}]}]}""", "lseek", 3ul, 0ul)]
+    [InlineData("""{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW"}]}""", "gettid", 0ul, 0ul)]
+    [InlineData("""{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["write"],"action":"SCMP_ACT_ERRNO","errnoRet":66770,"args":[{"index":0,"value":1,"op":"SCMP_CMP_NE"}]}]}""", "write", 0x100000001ul, 0ul)]
+    public void MeasuredSemanticsFromTheReferenceDocAgreeWithTheKernel(string json, string syscall, ulong a0, ulong a1)
+    {
+        var profile = ProfileParser.ParseOrThrow(json);
+        var compiled = ProfileCompiler.Compile(profile, CompileContext.Default).Profile;
+        var args = new[] { a0, a1, 0ul, 0ul, 0ul, 0ul };
+        var decision = ReferenceEvaluator.Evaluate(compiled, SyscallTables.AuditArchX86_64, SyscallTables.Resolve(SyscallArch.X86_64, syscall)!.Value, args);
+        string observed = RunOracle(ToOracleInput(profile, [new OracleCase(syscall, args)])).Single();
+        Assert.True(Agrees(decision.Action, observed, out string expected), $"evaluator {decision.Action} (expected `{expected}`), kernel `{observed}`");
+    }
+}
