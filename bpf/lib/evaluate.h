@@ -14,6 +14,9 @@
 struct syscall_view {
 	__u32 audit_arch;
 	__u32 nr; /* as seccomp_data.nr: x32 keeps bit 0x40000000 */
+	bool compat;
+	bool args_loaded;
+	struct pt_regs *regs;
 	__u64 args[6];
 };
 
@@ -24,13 +27,24 @@ struct decision {
 
 static __always_inline void build_view(struct pt_regs *regs, long id, struct syscall_view *view)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u32 status = BPF_CORE_READ(task, thread_info.status);
+	struct task_struct *task = bpf_get_current_task_btf();
 
 	view->nr = (__u32)id;
-	if (status & TS_COMPAT) {
-		/* int 0x80 / sysenter: i386 numbers and registers, never the x86_64 table */
-		view->audit_arch = AUDIT_ARCH_I386;
+	view->regs = regs;
+	/* int 0x80 / sysenter: i386 numbers and registers, never the x86_64 table */
+	view->compat = task->thread_info.status & TS_COMPAT;
+	view->audit_arch = view->compat ? AUDIT_ARCH_I386 : AUDIT_ARCH_X86_64;
+}
+
+/* The arguments cost seven reads of user registers: only for rules and events. */
+static __always_inline void load_args(struct syscall_view *view)
+{
+	struct pt_regs *regs = view->regs;
+
+	if (view->args_loaded)
+		return;
+	view->args_loaded = true;
+	if (view->compat) {
 		view->args[0] = (__u32)BPF_CORE_READ(regs, bx);
 		view->args[1] = (__u32)BPF_CORE_READ(regs, cx);
 		view->args[2] = (__u32)BPF_CORE_READ(regs, dx);
@@ -38,7 +52,6 @@ static __always_inline void build_view(struct pt_regs *regs, long id, struct sys
 		view->args[4] = (__u32)BPF_CORE_READ(regs, di);
 		view->args[5] = (__u32)BPF_CORE_READ(regs, bp);
 	} else {
-		view->audit_arch = AUDIT_ARCH_X86_64;
 		view->args[0] = BPF_CORE_READ(regs, di);
 		view->args[1] = BPF_CORE_READ(regs, si);
 		view->args[2] = BPF_CORE_READ(regs, dx);
@@ -89,10 +102,11 @@ static __always_inline bool rule_holds(const struct rule_value *rule, const stru
 
 /* Ordered rules of one syscall: the first whose checks all hold decides. */
 static __noinline bool first_matching_rule(__u32 slot, __u32 first_rule, __u32 rule_count,
-					   const struct syscall_view *view, struct decision *out)
+					   struct syscall_view *view, struct decision *out)
 {
 	struct rule_key key = { .slot = slot };
 
+	load_args(view);
 	for (__u32 i = 0; i < SC_MAX_RULES_PER_SYSCALL; i++) {
 		struct rule_value *rule;
 
@@ -111,7 +125,7 @@ static __noinline bool first_matching_rule(__u32 slot, __u32 first_rule, __u32 r
 	return false;
 }
 
-static __always_inline void evaluate(__u32 slot, const struct syscall_view *view, struct decision *out)
+static __always_inline void evaluate(__u32 slot, struct syscall_view *view, struct decision *out)
 {
 	struct arch_key akey = { .slot = slot, .audit_arch = view->audit_arch };
 	struct syscall_key skey = { .slot = slot, .audit_arch = view->audit_arch, .nr = view->nr };

@@ -34,7 +34,7 @@ static __always_inline bool within_rate(struct sc_settings *cfg, __u64 bound_cgr
 }
 
 static __always_inline void emit_event(struct sc_settings *cfg, __u64 bound_cgroup, const struct binding *binding,
-				       const struct syscall_view *view, const struct decision *decision,
+				       struct syscall_view *view, const struct decision *decision,
 				       __u16 flags)
 {
 	__u64 now = bpf_ktime_get_boot_ns();
@@ -48,6 +48,7 @@ static __always_inline void emit_event(struct sc_settings *cfg, __u64 bound_cgro
 		count(SC_CNT_RINGBUF_DROPS);
 		return;
 	}
+	load_args(view);
 	pid_tgid = bpf_get_current_pid_tgid();
 	event->timestamp_ns = now;
 	event->cgroup_id = bpf_get_current_cgroup_id();

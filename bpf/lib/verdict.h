@@ -32,7 +32,7 @@ static __always_inline int consume_verdict(void)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct verdict *v = bpf_map_lookup_elem(&pending, &id);
 	struct pt_regs *regs;
-	__s32 error;
+	__u32 error;
 
 	if (!v)
 		return 0;
@@ -40,10 +40,16 @@ static __always_inline int consume_verdict(void)
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (v->nr != (__u32)BPF_CORE_READ(regs, orig_ax))
 		return 0;
-	error = v->error;
+	error = (__u32)v->error;
 	bpf_map_delete_elem(&pending, &id);
 	count(SC_CNT_LSM_DENIALS);
-	return -error;
+	/*
+	 * LSM programs must return a value in [-4095, 0] (enforced since 6.x); the engine only hands over
+	 * errnos 1..4094, and a bounded value is what lets the verifier see that.
+	 */
+	if (error == 0 || error > 4095)
+		error = 1;
+	return -(int)error;
 }
 
 #endif

@@ -17,6 +17,10 @@ public sealed class LeakTests : IDisposable
         using var engine = _scope.Open();
         using var first = TestCgroup.Create("leak-a");
         using var second = TestCgroup.Create("leak-b");
+        using var anchor = TestCgroup.Create("leak-anchor");
+        // a binding held throughout keeps the programs attached: the loop measures map bookkeeping,
+        // not 20,000 attach/detach cycles (slow with LSM trampolines, and covered elsewhere)
+        engine.Bind(anchor.Id, Make("leak-anchor", CompiledAction.Allow, Only(Getpid, Log())), EnforcementMode.Enforce);
         var shared = WriteRule(Kill, Log(), "leak-shared");
         var profiles = Enumerable.Range(0, 4).Select(i => Make($"leak-{i}", CompiledAction.Allow,
             new CompiledSyscall(Getppid, [new CompiledRule([new ArgCheck(0, CompareOp.Equal, (ulong)i)], Log())], CompiledAction.Allow),
@@ -33,6 +37,8 @@ public sealed class LeakTests : IDisposable
             engine.Unbind(second.Id);
         }
 
+        Assert.Equal([anchor.Id], engine.Bindings.Select(b => b.CgroupId));
+        engine.Unbind(anchor.Id);
         Assert.Empty(engine.Bindings);
         Assert.False(engine.SysEnterAttached);
         var counts = engine.MapEntryCounts();

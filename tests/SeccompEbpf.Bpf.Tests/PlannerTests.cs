@@ -121,4 +121,15 @@ public sealed class PlannerTests
             _ => "getppid (x86_64) appears twice",
         }, error.Message);
     }
+
+    [Theory]
+    [InlineData(X86_64, 2u, "file_open")]          // x86_64 open
+    [InlineData(I386, 5u, "file_open")]            // i386 open
+    [InlineData(X86_64, 5u, null)]                 // x86_64 fstat: number 5 means something else here
+    [InlineData(X86_64, 0x40000101u, "file_open")] // x32 openat
+    [InlineData(I386, 172u, "task_prctl")]         // i386 prctl
+    [InlineData(X86_64, 263u, "inode_unlink")]     // unlinkat: unlink or rmdir
+    [InlineData(X86_64, 101u, null)]               // ptrace: not every request passes a hook
+    public void LsmHookTableIsKeyedByArchAndNumber(uint arch, uint nr, string? firstHook)
+        => Assert.Equal(firstHook, LsmHookTable.HooksFor(arch, nr)?.First());
 }

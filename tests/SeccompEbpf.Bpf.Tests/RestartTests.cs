@@ -81,4 +81,16 @@ public sealed class RestartTests : IDisposable
         Assert.All(second.MapEntryCounts(), kv => Assert.True(kv.Value == 0, $"{kv.Key} still has {kv.Value} entries"));
         Assert.False(second.SysEnterAttached);
     }
+
+    [Fact]
+    public void DetachOnExitRemovesProgramsMapsAndPins()
+    {
+        using var cgroup = TestCgroup.Create("uninstall");
+        using (var engine = EnforcementEngine.Open(_scope.Options() with { DetachOnExit = true }, _scope.Loggers))
+            engine.Bind(cgroup.Id, Make("uninstall", CompiledAction.Allow, Only(Getppid, Kill)), EnforcementMode.Enforce);
+        Assert.False(Directory.Exists(_scope.PinRoot), $"{_scope.PinRoot} survived DetachOnExit");
+        using var driver = SyscallDriver.Start(cgroup, "getppid:1");
+        driver.Go();
+        Assert.Equal(0, driver.WaitForExit()); // no longer enforced
+    }
 }

@@ -4,7 +4,8 @@
 //   P <defaultAction> <defaultErrnoRet|->          start a profile (SCMP_ACT_* names as in OCI profiles)
 //   A <SCMP_ARCH_*>                                 an entry of "architectures"
 //   R <action> <errnoRet|-> <nnames> <name>... <nargs> (<index> <SCMP_CMP_*> <value> <valueTwo>)...
-//   C <syscall-name> <a0> <a1> <a2> <a3> <a4> <a5>  run one syscall under the profile (decimal u64 args)
+//   C <syscall-name> <a0> <a1> <a2> <a3> <a4> <a5>  run one syscall under the profile (decimal u64 args);
+//                                                   "#N" instead of a name runs syscall number N (e.g. #-1)
 // Answers:
 //   ok <ret> <errno> <baseline-ret> <baseline-errno>   the syscall returned (baseline = same call before the filter)
 //   sig <signal>                                       the child died by a signal before reporting
@@ -33,8 +34,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_RULES 512
-#define MAX_NAMES 16
+#define MAX_RULES 256
+#define MAX_NAMES 512
 #define MAX_ARCHES 8
 
 struct rule {
@@ -145,7 +146,7 @@ static int build_stub(struct sock_filter *stub)
 	return n;
 }
 
-static int build_filter(void)
+static int build_filter_inner(void)
 {
 	scmp_filter_ctx ctx = seccomp_init(default_action);
 	int rc;
@@ -223,14 +224,70 @@ fail:
 	return -1;
 }
 
+/* libseccomp can loop forever on some rule sets; build in a child so a hang becomes a refusal, as it would hang runc. */
+static int build_filter(void)
+{
+	int fds[2];
+	if (pipe(fds) < 0) { snprintf(reject_reason, sizeof(reject_reason), "pipe: %s", strerror(errno)); return -1; }
+	fflush(stdout);
+	pid_t child = fork();
+	if (child < 0) { snprintf(reject_reason, sizeof(reject_reason), "fork: %s", strerror(errno)); return -1; }
+	if (child == 0) {
+		close(fds[0]);
+		int rc = build_filter_inner();
+		uint32_t header[2] = { rc < 0 ? 1u : 0u, rc < 0 ? (uint32_t)strlen(reject_reason) : program_len };
+		if (write(fds[1], header, sizeof(header)) < 0) _exit(3);
+		if (rc < 0) { if (write(fds[1], reject_reason, header[1]) < 0) _exit(3); }
+		else if (write(fds[1], program, (size_t)program_len * sizeof(struct sock_filter)) < 0) _exit(3);
+		_exit(0);
+	}
+	close(fds[1]);
+	int status = 0;
+	for (int spins = 0;; spins++) {
+		pid_t w = waitpid(child, &status, WNOHANG);
+		if (w == child) break;
+		if (spins > 10000) { /* ~5 s */
+			kill(child, SIGKILL);
+			waitpid(child, &status, 0);
+			close(fds[0]);
+			snprintf(reject_reason, sizeof(reject_reason), "libseccomp did not finish building the filter (runc would hang)");
+			return -1;
+		}
+		usleep(500);
+	}
+	uint32_t header[2] = { 1, 0 };
+	FILE *in = fdopen(fds[0], "rb");
+	if (in == NULL || fread(header, sizeof(header), 1, in) != 1) {
+		snprintf(reject_reason, sizeof(reject_reason), "filter builder died (status %d)", status);
+		if (in) fclose(in);
+		return -1;
+	}
+	if (header[0] != 0) {
+		size_t n = header[1] < sizeof(reject_reason) - 1 ? header[1] : sizeof(reject_reason) - 1;
+		n = fread(reject_reason, 1, n, in);
+		reject_reason[n] = 0;
+		fclose(in);
+		return -1;
+	}
+	free(program);
+	program_len = (unsigned short)header[1];
+	program = calloc(program_len, sizeof(struct sock_filter));
+	size_t got = fread(program, sizeof(struct sock_filter), program_len, in);
+	fclose(in);
+	if (got != program_len) { snprintf(reject_reason, sizeof(reject_reason), "short program read"); return -1; }
+	return 0;
+}
+
 static void run_case(const char *name, unsigned long long *a)
 {
 	if (reject_reason[0]) { printf("reject %s\n", reject_reason); return; }
-	int nr = seccomp_syscall_resolve_name(name);
-	if (nr == __NR_SCMP_ERROR) { printf("reject unknown syscall %s\n", name); return; }
+	/* "#N" runs syscall number N as is (e.g. #-1, or an x32 number with bit 0x40000000) */
+	int nr = name[0] == '#' ? (int)strtol(name + 1, NULL, 0) : seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR && name[0] != '#') { printf("reject unknown syscall %s\n", name); return; }
 	memset((void *)shared, 0, sizeof(*shared));
 	fflush(stdout);
 	pid_t pid = fork();
+	if (pid < 0) { printf("error fork: %s\n", strerror(errno)); return; }
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_IGN);
 		int devnull = open("/dev/null", O_RDWR);
@@ -258,23 +315,25 @@ static void run_case(const char *name, unsigned long long *a)
 		for (;;) {}
 	}
 	int status = 0;
-	for (;;) {
+	for (long spins = 0;; spins++) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 		if (w == pid) break;
-		if (shared->done) { kill(pid, SIGKILL); waitpid(pid, &status, 0); break; }
+		if (w < 0) { printf("error waitpid: %s\n", strerror(errno)); return; }
+		/* done, or stuck for ~10 s (a blocking syscall): stop the child */
+		if (shared->done || spins > 500000) { kill(pid, SIGKILL); waitpid(pid, &status, 0); break; }
 		usleep(20);
 	}
 	if (shared->done)
 		printf("ok %ld %ld %ld %ld\n", shared->ret, shared->err, shared->base_ret, shared->base_err);
 	else if (WIFSIGNALED(status))
 		printf("sig %d\n", WTERMSIG(status));
-	else
-		printf("reject child exited %d before reporting\n", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status) == 0)
+		printf("error child exited %d before reporting\n", WEXITSTATUS(status));
 }
 
 int main(void)
 {
-	char line[8192];
+	static char line[1 << 17];
 	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED) { perror("mmap"); return 2; }
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -297,9 +356,11 @@ int main(void)
 			char *act = strtok_r(NULL, " \n", &save), *err = strtok_r(NULL, " \n", &save);
 			if (nrules == MAX_RULES || !act || !err || parse_action(act, err, &r->action, &permissive) < 0) { fprintf(stderr, "bad R line\n"); return 2; }
 			r->nnames = atoi(strtok_r(NULL, " \n", &save));
-			for (int i = 0; i < r->nnames && i < MAX_NAMES; i++) snprintf(r->names[i], sizeof(r->names[i]), "%s", strtok_r(NULL, " \n", &save));
+			if (r->nnames < 0 || r->nnames > MAX_NAMES) { fprintf(stderr, "too many names in R line (max %d)\n", MAX_NAMES); return 2; }
+			for (int i = 0; i < r->nnames; i++) snprintf(r->names[i], sizeof(r->names[i]), "%s", strtok_r(NULL, " \n", &save));
 			r->nargs = atoi(strtok_r(NULL, " \n", &save));
-			for (int i = 0; i < r->nargs && i < 8; i++) {
+			if (r->nargs < 0 || r->nargs > 8) { fprintf(stderr, "too many args in R line (max 8)\n"); return 2; }
+			for (int i = 0; i < r->nargs; i++) {
 				r->args[i].arg = (unsigned)atoi(strtok_r(NULL, " \n", &save));
 				if (parse_op(strtok_r(NULL, " \n", &save), &r->args[i].op) < 0) { fprintf(stderr, "bad op\n"); return 2; }
 				r->args[i].datum_a = strtoull(strtok_r(NULL, " \n", &save), NULL, 10);

@@ -85,7 +85,26 @@ public sealed partial class EnforcementEngine : IDisposable
         Directory.CreateDirectory(Path.Combine(options.PinRoot, "maps"));
         Directory.CreateDirectory(Path.Combine(options.PinRoot, "links"));
 
+        try
+        {
+            return Load(options, loggers, logger, image, capabilities);
+        }
+        catch (BpfException e) when (capabilities.CanPreventSyscalls && e.Operation.StartsWith("bpf_object__load", StringComparison.Ordinal))
+        {
+            // the lsm probe loaded, but some hook program did not: enforce without LSM rather than not at all, and say so
+            logger.LogWarning("the BPF LSM programs were refused ({Error}); continuing without LSM prevention", e.Message);
+            var withoutLsm = new KernelCapabilities(capabilities.KernelRelease, capabilities.ActiveLsms,
+                capabilities.Probes.Select(p => p.Mechanism == KernelMechanism.BpfLsm
+                    ? new MechanismProbe(KernelMechanism.BpfLsm, false, e.Errno, $"the probe loaded but the enforcement hooks were refused: {e.Message}")
+                    : p).ToList());
+            return Load(options, loggers, logger, image, withoutLsm);
+        }
+    }
+
+    private static EnforcementEngine Load(EngineOptions options, ILoggerFactory loggers, ILogger logger, byte[] image, KernelCapabilities capabilities)
+    {
         var obj = BpfObject.Open(image);
+        EnforcementEngine? engine = null;
         try
         {
             var lsmPrograms = capabilities.CanPreventSyscalls ? LsmHookTable.Programs : [];
@@ -95,13 +114,17 @@ public sealed partial class EnforcementEngine : IDisposable
             obj.Load();
             Pins.PinNewMaps(obj, options.PinRoot, adopted);
             var maps = new Maps(obj);
-            var engine = new EnforcementEngine(options, loggers, capabilities, obj, maps, [SysEnterProgram, .. lsmPrograms]);
+            engine = new EnforcementEngine(options, loggers, capabilities, obj, maps, [SysEnterProgram, .. lsmPrograms]);
             engine.AdoptPinnedState(adopted.Count > 0);
             return engine;
         }
         catch
         {
-            obj.Dispose();
+            // the engine owns the object once built: its Dispose stops the ring-buffer thread before closing it
+            if (engine is not null)
+                engine.Dispose();
+            else
+                obj.Dispose();
             throw;
         }
     }

@@ -141,6 +141,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         }
 
         string[]? hooks = preventable && nr is { } number && capabilities.CanPreventSyscalls ? LsmHookTable.HooksFor(auditArch, number) : null;
+        // ERRNO(0) means "return 0 without running the syscall"; a hook returning 0 lets the operation run instead.
+        bool errnoZero = kind == SeccompAction.Errno && requested.Data == 0;
+        if (errnoZero)
+            hooks = null;
         if (hooks is not null)
         {
             string at = $"stopped at the BPF LSM hook {string.Join("/", hooks)}" + (hooks.Contains("file_open") ? " (except O_PATH opens)" : "");
@@ -157,7 +161,9 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
             return Exact(ScAction.Prevent);
         }
 
-        string noPrevention = NoPreventionReason(nr, preventable);
+        string noPrevention = errnoZero
+            ? "ERRNO(0) (succeed without running the syscall) has no LSM form: a hook that returns 0 lets the syscall run"
+            : NoPreventionReason(nr, preventable);
         if (kind is SeccompAction.KillProcess or SeccompAction.KillThread)
         {
             string thread = kind == SeccompAction.KillThread ? " (SIGKILL takes the whole process)" : "";

@@ -1,26 +1,24 @@
-using System.Collections.Frozen;
+using SeccompEbpf.Profiles.Syscalls;
 
 namespace SeccompEbpf.Bpf.Enforcement;
 
-/// <summary>Syscall numbers per AUDIT_ARCH (x86 family); i386 numbers are never confused with x86_64's.</summary>
-internal static partial class SyscallTable
+/// <summary>
+/// Syscall names and numbers keyed the way the BPF side sees them: by AUDIT_ARCH, with x32 numbers carrying
+/// 0x40000000 under x86_64's audit arch. A view over the profile engine's tables, so both sides share one source.
+/// </summary>
+internal static class SyscallTable
 {
-    internal const uint AuditArchX86_64 = 0xC000003E;
-    internal const uint AuditArchI386 = 0x40000003;
-    internal const uint AuditArchAarch64 = 0xC00000B7;
-    internal const uint X32Bit = 0x40000000;
-
-    // built on first use: the generated tables live in another part of this class, and static field initializers across parts run in no promised order
-    private static FrozenDictionary<uint, string> X86_64Names => s_x86_64Names ??= X86_64.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);
-    private static FrozenDictionary<uint, string> I386Names => s_i386Names ??= I386.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);
-    private static FrozenDictionary<uint, string> X32Names => s_x32Names ??= X32.ToFrozenDictionary(kv => kv.Value, kv => kv.Key);
-    private static FrozenDictionary<uint, string>? s_x86_64Names, s_i386Names, s_x32Names;
+    internal const uint AuditArchX86_64 = SyscallTables.AuditArchX86_64;
+    internal const uint AuditArchI386 = SyscallTables.AuditArchI386;
+    internal const uint AuditArchAarch64 = SyscallTables.AuditArchAarch64;
+    internal const uint X32Bit = SyscallTables.X32SyscallBit;
 
     internal static string? NameOf(uint auditArch, uint nr) => auditArch switch
     {
-        AuditArchX86_64 when (nr & X32Bit) != 0 => X32Names.GetValueOrDefault(nr & ~X32Bit) is { } name ? $"{name}(x32)" : null,
-        AuditArchX86_64 => X86_64Names.GetValueOrDefault(nr),
-        AuditArchI386 => I386Names.GetValueOrDefault(nr),
+        AuditArchX86_64 when (nr & X32Bit) != 0 => SyscallTables.NameOf(SyscallArch.X32, nr) is { } name ? $"{name}(x32)" : null,
+        AuditArchX86_64 => SyscallTables.NameOf(SyscallArch.X86_64, nr),
+        AuditArchI386 => SyscallTables.NameOf(SyscallArch.I386, nr),
+        AuditArchAarch64 => SyscallTables.NameOf(SyscallArch.Aarch64, nr),
         _ => null,
     };
 
@@ -30,14 +28,18 @@ internal static partial class SyscallTable
         switch (auditArch)
         {
             case AuditArchX86_64:
-                if (X86_64.TryGetValue(name, out uint nr64))
+                if (SyscallTables.Resolve(SyscallArch.X86_64, name) is { } nr64)
                     yield return nr64;
-                if (X32.TryGetValue(name, out uint nrX32))
+                if (SyscallTables.Resolve(SyscallArch.X32, name) is { } nrX32)
                     yield return nrX32 | X32Bit;
                 break;
             case AuditArchI386:
-                if (I386.TryGetValue(name, out uint nr32))
+                if (SyscallTables.Resolve(SyscallArch.I386, name) is { } nr32)
                     yield return nr32;
+                break;
+            case AuditArchAarch64:
+                if (SyscallTables.Resolve(SyscallArch.Aarch64, name) is { } nrArm)
+                    yield return nrArm;
                 break;
         }
     }

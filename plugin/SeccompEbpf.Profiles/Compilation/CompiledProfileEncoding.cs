@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using SeccompEbpf.Profiles.Compiled;
 
@@ -11,8 +12,8 @@ public static class CompiledProfileEncoding
     /// <summary>Encodes arches by AuditArch and syscalls by Nr, so equal profiles encode (and hash) equally.</summary>
     public static byte[] Encode(CompiledProfile profile)
     {
-        var buffer = new List<byte>(4096);
-        buffer.AddRange(Magic.ToArray());
+        var buffer = new ArrayBufferWriter<byte>(16384);
+        buffer.Write(Magic);
         Action(buffer, profile.BadArchAction);
         U32(buffer, (uint)profile.Arches.Count);
         foreach (var arch in profile.Arches.OrderBy(a => a.AuditArch))
@@ -20,7 +21,7 @@ public static class CompiledProfileEncoding
             U32(buffer, arch.AuditArch);
             Action(buffer, arch.DefaultAction);
             U32(buffer, arch.EnosysFromNr ?? uint.MaxValue);
-            buffer.Add(arch.EnosysFromNr.HasValue ? (byte)1 : (byte)0);
+            U8(buffer, arch.EnosysFromNr.HasValue ? (byte)1 : (byte)0);
             U32(buffer, (uint)arch.Syscalls.Count);
             foreach (var sys in arch.Syscalls.OrderBy(s => s.Nr))
             {
@@ -30,39 +31,42 @@ public static class CompiledProfileEncoding
                 foreach (var rule in sys.Rules)
                 {
                     Action(buffer, rule.Action);
-                    buffer.Add((byte)rule.Checks.Count);
+                    U8(buffer, (byte)rule.Checks.Count);
                     foreach (var check in rule.Checks)
                     {
-                        buffer.Add(check.Index);
-                        buffer.Add((byte)check.Op);
+                        U8(buffer, check.Index);
+                        U8(buffer, (byte)check.Op);
                         U64(buffer, check.Value);
                         U64(buffer, check.Op == CompareOp.MaskedEqual ? check.Datum : 0);
                     }
                 }
             }
         }
-        return [.. buffer];
+        return buffer.WrittenSpan.ToArray();
     }
 
-    private static void Action(List<byte> b, CompiledAction a)
+    private static void Action(ArrayBufferWriter<byte> b, CompiledAction a)
     {
-        b.Add((byte)a.Kind);
-        Span<byte> s = stackalloc byte[2];
-        BinaryPrimitives.WriteUInt16LittleEndian(s, a.Data);
-        b.AddRange(s.ToArray());
+        U8(b, (byte)a.Kind);
+        BinaryPrimitives.WriteUInt16LittleEndian(b.GetSpan(2), a.Data);
+        b.Advance(2);
     }
 
-    private static void U32(List<byte> b, uint v)
+    private static void U8(ArrayBufferWriter<byte> b, byte v)
     {
-        Span<byte> s = stackalloc byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(s, v);
-        b.AddRange(s.ToArray());
+        b.GetSpan(1)[0] = v;
+        b.Advance(1);
     }
 
-    private static void U64(List<byte> b, ulong v)
+    private static void U32(ArrayBufferWriter<byte> b, uint v)
     {
-        Span<byte> s = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(s, v);
-        b.AddRange(s.ToArray());
+        BinaryPrimitives.WriteUInt32LittleEndian(b.GetSpan(4), v);
+        b.Advance(4);
+    }
+
+    private static void U64(ArrayBufferWriter<byte> b, ulong v)
+    {
+        BinaryPrimitives.WriteUInt64LittleEndian(b.GetSpan(8), v);
+        b.Advance(8);
     }
 }

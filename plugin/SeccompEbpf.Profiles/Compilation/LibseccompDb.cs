@@ -57,6 +57,17 @@ internal sealed class LibseccompDb(bool is32Bit)
 
     public SortedDictionary<uint, DbSyscall> Syscalls { get; } = [];
 
+    // libseccomp 2.5.4 never finishes adding some rule combinations (its level lists become cyclic); runc then hangs.
+    // The port follows the same steps, so a step budget turns that into a refusal instead of a hang.
+    private const int StepBudget = 2_000_000;
+    [ThreadStatic] private static int steps;
+
+    private static void Step()
+    {
+        if (++steps > StepBudget)
+            throw new LibseccompRuleException("libseccomp 2.5.4 does not finish adding this rule (its rule tree loops); runc would hang creating the container");
+    }
+
     /// <summary>seccomp_rule_add_array: <paramref name="conditions"/> as (index, op, value, valueTwo).</summary>
     public void AddRule(uint nr, CompiledAction action, IReadOnlyList<(uint Index, CompareOp Op, ulong Value, ulong ValueTwo)> conditions)
     {
@@ -181,6 +192,7 @@ internal sealed class LibseccompDb(bool is32Bit)
 
     private void RuleAdd(uint nr, CompiledAction action, ApiArg[] chain)
     {
+        steps = 0;
         var (newChains, newAction) = Generate(action, chain);
         if (!Syscalls.TryGetValue(nr, out var sx))
         {
@@ -248,9 +260,9 @@ internal sealed class LibseccompDb(bool is32Bit)
     private static bool Leaf(DbNode n) => n.NxtT is null && n.NxtF is null;
     private static bool Zombie(DbNode n) => Leaf(n) && !n.ActTFlg && !n.ActFFlg;
 
-    private static DbNode Head(DbNode n)
+    internal static DbNode Head(DbNode n)
     {
-        while (n.LvlPrv is not null) n = n.LvlPrv;
+        while (n.LvlPrv is not null) { Step(); n = n.LvlPrv; }
         return n;
     }
 
@@ -259,6 +271,7 @@ internal sealed class LibseccompDb(bool is32Bit)
         if (tree is null) return 0;
         for (var c = Head(tree); c is not null; c = c.LvlNxt)
         {
+            Step();
             if (c.ActTFlg && c.ActT != action) return -1;
             if (c.ActFFlg && c.ActF != action) return -1;
             if (ActCheck(c.NxtT, action) < 0) return -1;
@@ -274,6 +287,7 @@ internal sealed class LibseccompDb(bool is32Bit)
         var c = Head(tree);
         do
         {
+            Step();
             if (ReferenceEquals(c, node)) return cnt + Remove(ref tree, c);
             cnt += TreeRemove(ref c.NxtT, node);
             cnt += TreeRemove(ref c.NxtF, node);
@@ -304,6 +318,7 @@ internal sealed class LibseccompDb(bool is32Bit)
         x = Head(x);
         do
         {
+            Step();
             var xNext = x.LvlNxt;
             if (ChainEq(x, n))
             {
@@ -406,6 +421,7 @@ internal sealed class LibseccompDb(bool is32Bit)
         var x = existing!;
         do
         {
+            Step();
             if (ChainEq(x, n))
             {
                 if (n.ActTFlg)

@@ -146,7 +146,8 @@ public static class ProfileCompiler
             if (arch == SyscallArch.X32 && inFilter.Contains(SyscallArch.X86_64)) continue;
             var syscallsInOrder = dbs[arch].Syscalls.Values.ToList();
             if (arch == SyscallArch.X86_64 && dbs.TryGetValue(SyscallArch.X32, out var x32Db)) syscallsInOrder.AddRange(x32Db.Syscalls.Values);
-            filters.Add(new TreeFlattener.ArchFilter(arch, TreeFlattener.ProgramOrder(syscallsInOrder)));
+            try { filters.Add(new TreeFlattener.ArchFilter(arch, TreeFlattener.ProgramOrder(syscallsInOrder))); }
+            catch (LibseccompRuleException ex) { throw new ProfileException($"{SyscallTables.ScmpName(arch)}: {ex.Message}"); }
         }
         Dictionary<(object Key, uint Nr), List<CompiledRule>> flattened;
         try { flattened = TreeFlattener.FlattenProgram(filters, defaultAction); }
@@ -160,7 +161,7 @@ public static class ProfileCompiler
         var badArch = new CompiledAction(SeccompAction.KillThread);
         foreach (uint audit in inFilter.Select(SyscallTables.AuditArchOf).Distinct().Order())
         {
-            var syscalls = new SortedDictionary<uint, CompiledSyscall>();
+            var syscalls = new Dictionary<uint, CompiledSyscall>();
             var archesHere = inFilter.Where(a => SyscallTables.AuditArchOf(a) == audit).ToList();
             uint? enosysFrom = null;
             foreach (var arch in archesHere)
@@ -180,6 +181,8 @@ public static class ProfileCompiler
                     // libseccomp's x86_64-only filter sends every nr >= 0x40000000 to the bad-arch action.
                     for (uint nr = SyscallTables.X32SyscallBit; nr <= tableEnd; nr++)
                         syscalls[nr] = new CompiledSyscall(nr, [], badArch);
+                    // ...except -1, which tracers use to skip a syscall: it reaches the syscall list and gets the default.
+                    syscalls[uint.MaxValue] = new CompiledSyscall(uint.MaxValue, [], defaultAction);
                 }
                 else if (x86Max != 0)
                 {
@@ -197,6 +200,7 @@ public static class ProfileCompiler
             var list = syscalls.Values
                 .Where(s => !(s.Rules.Count == 0 && s.Fallback == defaultAction && (enosysFrom is null || s.Nr < enosysFrom)))
                 .ToList();
+            list.Sort((a, b) => a.Nr.CompareTo(b.Nr));
             compiledArches.Add(new CompiledArch(audit, defaultAction, enosysFrom, list));
         }
 

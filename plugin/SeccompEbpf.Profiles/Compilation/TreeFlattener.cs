@@ -101,14 +101,13 @@ internal static class TreeFlattener
                 switch (op, outcome)
                 {
                     case (DbOp.Eq or DbOp.MaskedEq, true): AddMasked(mask, d); break;
-                    case (DbOp.Eq or DbOp.MaskedEq, false):
-                        if (equal.Length == 0) break;
-                        AddDisjunction(Enumerable.Range(0, 32).Select(b => 1u << b).Where(bit => (mask & bit) != 0).Select(bit => (bit, ~d & bit)));
-                        break;
+                    // A failed check only narrows what earlier rules already decide: rules are emitted true-branch
+                    // first and every path gets a rule, so dropping it keeps first-match semantics (see Flatten).
+                    case (DbOp.Eq or DbOp.MaskedEq, false): break;
                     case (DbOp.Gt, true): AddDisjunction(Greater(mask, d)); break;
-                    case (DbOp.Gt, false): AddDisjunction(Less(mask, d).Concat(equal)); break;
+                    case (DbOp.Gt, false): break;
                     case (DbOp.Ge, true): AddDisjunction(Greater(mask, d).Concat(equal)); break;
-                    case (DbOp.Ge, false): AddDisjunction(Less(mask, d)); break;
+                    case (DbOp.Ge, false): break;
                 }
                 return;
             }
@@ -236,7 +235,11 @@ internal static class TreeFlattener
     private static List<DbNode> LevelOf(DbNode any)
     {
         var list = new List<DbNode>();
-        for (var n = Head(any); n is not null; n = n.LvlNxt) list.Add(n);
+        for (var n = Head(any); n is not null; n = n.LvlNxt)
+        {
+            list.Add(n);
+            if (list.Count > 100_000) throw new LibseccompRuleException("libseccomp 2.5.4 builds a cyclic rule tree for this profile and never finishes generating the filter; runc would hang creating the container");
+        }
         return list;
     }
 
@@ -274,20 +277,14 @@ internal static class TreeFlattener
         return placed.Where(p => p.Block is not null).Select(p => p.Block!).ToList();
     }
 
-    /// <summary>The laid-out blocks of one syscall's filter code, one line each (for debugging the flattener).</summary>
-    internal static string Disassemble(DbNode chains, CompiledAction defaultAction)
-    {
-        var generator = new Generator(defaultAction);
-        var blocks = Layout([generator.Chain(chains, defaultAction, Undefined)]);
-        var index = blocks.Select((b, i) => (b, i)).ToDictionary(x => x.b, x => x.i);
-        string Target(object? t) => t is Block b ? $"#{index[b]}" : t?.ToString() ?? "?";
-        static string Slot(int s) => $"a{s / 2}.{(s % 2 == 1 ? "hi" : "lo")}";
-        return string.Join("\n", blocks.Select((b, i) =>
-            $"#{i}: {(b.PrependedLoad ? $"[ld {Slot(b.LoadOffset)} & 0x{b.PrependedMask:x}] " : "")}{(b.Load ? $"ld {Slot(b.LoadOffset)} " : "")}{(b.And ? $"and 0x{b.AndMask:x} " : "")}{b.Op} 0x{b.Datum:x} ? {Target(b.Jt)} : {Target(b.Jf)}"));
-    }
-
     /// <summary>One architecture's filter as libseccomp orders it: the syscalls in program order.</summary>
     internal sealed record ArchFilter(object Key, IReadOnlyList<DbSyscall> ProgramOrder);
+
+    // Flattening: every execution path of a syscall's code becomes rules, in depth-first order with the true branch
+    // of each check first, and paths that end in the default action are emitted too. Every input then matches the
+    // rule of its own path, and any earlier rule it also matches would have to take the true branch of a check the
+    // input fails, which such a rule carries. So a first-match list stays exact even when the (costly to express)
+    // constraints of failed checks are left out.
 
     /// <summary>
     /// Generates the code of every syscall of every architecture into one program (blocks are shared across syscalls
@@ -332,14 +329,21 @@ internal static class TreeFlattener
     /// <summary>libseccomp's program order of one filter's syscalls: by priority (fewer tree nodes first), with its insertion quirks.</summary>
     internal static List<DbSyscall> ProgramOrder(IEnumerable<DbSyscall> bySyscallNumber)
     {
+        // _gen_bpf_arch's insertion: walk while the new priority is <= the current one, stopping at the last element;
+        // insert before the element where it stopped if the new priority is higher, else append. The list stays
+        // sorted by descending priority, so the walk is a binary search for the first lower priority.
         var list = new List<(DbSyscall Sys, int Priority)>();
         foreach (var sys in bySyscallNumber)
         {
             int priority = 0xFFFF - CountNodes(sys.Chains);
             if (list.Count == 0) { list.Add((sys, priority)); continue; }
-            int j = 0;
-            while (j < list.Count - 1 && priority <= list[j].Priority) j++;
-            if (priority > list[j].Priority) list.Insert(j, (sys, priority));
+            int lo = 0, hi = list.Count - 1; // search [0, Count-1) for the first element with a lower priority
+            while (lo < hi)
+            {
+                int mid = (lo + hi) >>> 1;
+                if (list[mid].Priority < priority) hi = mid; else lo = mid + 1;
+            }
+            if (priority > list[lo].Priority) list.Insert(lo, (sys, priority));
             else list.Add((sys, priority));
         }
         return list.Select(e => e.Sys).ToList();
@@ -347,6 +351,7 @@ internal static class TreeFlattener
 
     private static int CountNodes(DbNode? chains)
     {
+        if (chains is null) return 0;
         var seen = new HashSet<DbNode>(ReferenceEqualityComparer.Instance);
         void Visit(DbNode? n)
         {
@@ -377,7 +382,7 @@ internal static class TreeFlattener
                 case Block next:
                     Execute(next, acc, constrained, is32Bit, defaultAction, output);
                     break;
-                case CompiledAction action when action != defaultAction:
+                case CompiledAction action:
                     Emit(constrained, is32Bit, action, output);
                     break;
             }
@@ -386,7 +391,11 @@ internal static class TreeFlattener
 
     private static DbNode Head(DbNode n)
     {
-        while (n.LvlPrv is not null) n = n.LvlPrv;
+        for (int i = 0; n.LvlPrv is not null; i++)
+        {
+            if (i > 100_000) throw new LibseccompRuleException("libseccomp 2.5.4 builds a cyclic rule tree for this profile and never finishes generating the filter; runc would hang creating the container");
+            n = n.LvlPrv;
+        }
         return n;
     }
 
@@ -444,13 +453,11 @@ internal static class TreeFlattener
         }
         if (lo.NotEqual.Count > 0)
         {
-            // Without a fixed high word, "low word != n" is a masked inequality: expand it into bit alternatives.
-            var moved = lo.Clone();
-            foreach (uint n in moved.NotEqual)
-                moved.Disjunctions.Add(Enumerable.Range(0, 32).Select(b => (1u << b, ~n & (1u << b))).ToList());
-            moved.NotEqual.Clear();
-            foreach (var alt in moved.ExpandDisjunctions()) result.AddRange(ArgAlternatives(arg, hi, alt));
-            return result;
+            // Without a fixed high word, "low word != n" has no 64-bit check; it only comes from a failed check,
+            // which first-match order makes redundant (see Flatten), so it is dropped.
+            var relaxed = lo.Clone();
+            relaxed.NotEqual.Clear();
+            return ArgAlternatives(arg, hi, relaxed);
         }
         if (loRange)
         {

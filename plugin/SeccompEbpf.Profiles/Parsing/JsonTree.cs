@@ -29,7 +29,7 @@ internal sealed class JsonTreeNode
 internal static class JsonTree
 {
     /// <summary>Parses UTF-8 JSON with bounded depth; returns null and sets <paramref name="error"/> (line, message) when malformed.</summary>
-    public static JsonTreeNode? Parse(ReadOnlySpan<byte> utf8, int maxDepth, out (int Line, string Message)? error)
+    public static JsonTreeNode? Parse(ReadOnlySpan<byte> utf8, int maxDepth, int maxValues, out (int Line, string Message)? error)
     {
         error = null;
         var lineStarts = new List<int> { 0 };
@@ -54,7 +54,8 @@ internal static class JsonTree
                 error = (1, "the file is empty; expected a JSON object");
                 return null;
             }
-            var root = ReadValue(ref reader, LineOf);
+            int budget = maxValues;
+            var root = ReadValue(ref reader, LineOf, ref budget);
             if (reader.Read())
             {
                 error = (LineOf(reader.TokenStartIndex), "unexpected content after the top-level JSON value");
@@ -68,7 +69,15 @@ internal static class JsonTree
             string message = ex.Message;
             int cut = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
             if (cut > 0) message = message[..cut];
+            // System.Text.Json quotes the offending token, which can be a large piece of the input.
+            int quote = message.IndexOf('\'');
+            if (quote >= 0 && message.Length > 160) message = message[..Math.Min(message.Length, 160)];
             error = (line, "malformed JSON: " + message.TrimEnd('.', ' '));
+            return null;
+        }
+        catch (ValueBudgetExceededException)
+        {
+            error = (LineOf(reader.TokenStartIndex), $"the profile has more than {maxValues} JSON values; the limit is {maxValues}");
             return null;
         }
         catch (InvalidOperationException ex)
@@ -78,8 +87,12 @@ internal static class JsonTree
         }
     }
 
-    private static JsonTreeNode ReadValue(ref Utf8JsonReader reader, Func<long, int> lineOf)
+    private sealed class ValueBudgetExceededException : Exception;
+
+    private static JsonTreeNode ReadValue(ref Utf8JsonReader reader, Func<long, int> lineOf, ref int budget)
     {
+        // Bounds memory: the tree costs far more than the bytes it came from.
+        if (--budget < 0) throw new ValueBudgetExceededException();
         int line = lineOf(reader.TokenStartIndex);
         switch (reader.TokenType)
         {
@@ -93,7 +106,7 @@ internal static class JsonTree
                     int keyLine = lineOf(reader.TokenStartIndex);
                     string key = reader.GetString()!;
                     reader.Read();
-                    props.Add((key, keyLine, ReadValue(ref reader, lineOf)));
+                    props.Add((key, keyLine, ReadValue(ref reader, lineOf, ref budget)));
                 }
                 return new JsonTreeNode { Kind = JsonKind.Object, Line = line, Properties = props };
             }
@@ -104,7 +117,7 @@ internal static class JsonTree
                 {
                     reader.Read();
                     if (reader.TokenType == JsonTokenType.EndArray) break;
-                    items.Add(ReadValue(ref reader, lineOf));
+                    items.Add(ReadValue(ref reader, lineOf, ref budget));
                 }
                 return new JsonTreeNode { Kind = JsonKind.Array, Line = line, Items = items };
             }

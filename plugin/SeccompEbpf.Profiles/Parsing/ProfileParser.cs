@@ -13,6 +13,8 @@ public static class ProfileParser
     public const int MaxProfileBytes = 4 << 20;
     /// <summary>Deepest accepted JSON nesting (a valid profile needs 5).</summary>
     public const int MaxDepth = 16;
+    /// <summary>Most JSON values (objects, arrays, strings, numbers…) in one profile; Docker's default has about 1,000.</summary>
+    public const int MaxJsonValues = 250_000;
     /// <summary>Most syscalls[] entries, names per entry and args per entry accepted.</summary>
     public const int MaxEntries = 65536;
     /// <summary>Largest errno libseccomp accepts (runc fails the container above it).</summary>
@@ -47,6 +49,21 @@ public static class ProfileParser
         catch (UnauthorizedAccessException ex) { return Fail(0, "$", $"cannot read {path}: {ex.Message}"); }
     }
 
+    /// <summary>Parses a profile file without blocking a thread on I/O; I/O errors become a diagnostic.</summary>
+    public static async Task<ProfileParseResult> ParseFileAsync(string path, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists) return Fail(0, "$", $"file not found: {path}");
+            if (info.Length > MaxProfileBytes) return Fail(0, "$", $"profile is {info.Length} bytes; the limit is {MaxProfileBytes}");
+            byte[] bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
+            return Parse(bytes);
+        }
+        catch (IOException ex) { return Fail(0, "$", $"cannot read {path}: {ex.Message}"); }
+        catch (UnauthorizedAccessException ex) { return Fail(0, "$", $"cannot read {path}: {ex.Message}"); }
+    }
+
     /// <summary>Parses a profile from a string.</summary>
     public static ProfileParseResult Parse(string json) => Parse(Encoding.UTF8.GetBytes(json));
 
@@ -56,7 +73,7 @@ public static class ProfileParser
         if (utf8.Length > MaxProfileBytes)
             return Fail(0, "$", $"profile is {utf8.Length} bytes; the limit is {MaxProfileBytes}");
         if (utf8.Length >= 3 && utf8[0] == 0xEF && utf8[1] == 0xBB && utf8[2] == 0xBF) utf8 = utf8[3..];
-        var root = JsonTree.Parse(utf8, MaxDepth, out var error);
+        var root = JsonTree.Parse(utf8, MaxDepth, MaxJsonValues, out var error);
         if (root is null) return Fail(error!.Value.Line, "$", error.Value.Message);
         var binder = new Binder();
         var profile = binder.BindProfile(root);
@@ -73,7 +90,19 @@ public static class ProfileParser
     }
 
     private static ProfileParseResult Fail(int line, string path, string message) =>
-        new(null, [new ProfileDiagnostic(DiagnosticSeverity.Error, line, path, message)]);
+        new(null, [new ProfileDiagnostic(DiagnosticSeverity.Error, line, path, Readable(message, 400))]);
+
+    /// <summary>Keeps diagnostics one short line even when they quote hostile input.</summary>
+    internal static string Readable(string text, int max)
+    {
+        var sb = new StringBuilder(Math.Min(text.Length, max + 1));
+        foreach (char c in text)
+        {
+            if (sb.Length >= max) { sb.Append('…'); break; }
+            sb.Append(char.IsControl(c) ? ' ' : c);
+        }
+        return sb.ToString();
+    }
 
     /// <summary>Parses an SCMP_ACT_* name.</summary>
     public static ProfileAction? ParseAction(string text) => text switch
@@ -139,12 +168,12 @@ public static class ProfileParser
         private void Error(int line, string path, string message)
         {
             HasErrors = true;
-            if (Diagnostics.Count < 1000) Diagnostics.Add(new(DiagnosticSeverity.Error, line, path, message));
+            if (Diagnostics.Count < 1000) Diagnostics.Add(new(DiagnosticSeverity.Error, line, Readable(path, 200), Readable(message, 400)));
         }
 
         private void Warn(int line, string path, string message)
         {
-            if (Diagnostics.Count < 1000) Diagnostics.Add(new(DiagnosticSeverity.Warning, line, path, message));
+            if (Diagnostics.Count < 1000) Diagnostics.Add(new(DiagnosticSeverity.Warning, line, Readable(path, 200), Readable(message, 400)));
         }
 
         /// <summary>Looks up properties exactly, then case-insensitively as Go's encoding/json does; flags duplicates and unknown keys.</summary>
@@ -439,18 +468,18 @@ public readonly record struct KernelVersion(int Major, int Minor, int Patch = 0)
     /// <summary>Parses "5.10", "6.1.0-18-amd64" and the like; null when malformed.</summary>
     public static KernelVersion? TryParse(string text)
     {
+        // Docker compares major.minor; anything after the digits of a part ("-18-amd64") is ignored.
         var parts = text.Split('.', 3);
-        if (parts.Length < 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int major)) return null;
-        string minorText = new(parts[1].TakeWhile(char.IsAsciiDigit).ToArray());
-        if (minorText.Length == 0 || minorText.Length != parts[1].Length && parts.Length > 2) { if (minorText.Length == 0) return null; }
-        int minor = int.Parse(minorText, CultureInfo.InvariantCulture);
-        int patch = 0;
-        if (parts.Length == 3)
+        if (parts.Length < 2) return null;
+        int? Number(string part)
         {
-            string patchText = new(parts[2].TakeWhile(char.IsAsciiDigit).ToArray());
-            if (patchText.Length > 0 && patchText.Length < 9) patch = int.Parse(patchText, CultureInfo.InvariantCulture);
+            string digits = new(part.TakeWhile(char.IsAsciiDigit).ToArray());
+            return digits.Length is > 0 and <= 6 ? int.Parse(digits, CultureInfo.InvariantCulture) : null;
         }
-        return major > 100000 || minorText.Length > 8 ? null : new KernelVersion(major, minor, patch);
+        if (Number(parts[0]) is not { } major || parts[0].Length != major.ToString(CultureInfo.InvariantCulture).Length) return null;
+        if (Number(parts[1]) is not { } minor) return null;
+        int patch = parts.Length == 3 ? Number(parts[2]) ?? 0 : 0;
+        return new KernelVersion(major, minor, patch);
     }
 
     /// <inheritdoc/>

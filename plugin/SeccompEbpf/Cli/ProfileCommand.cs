@@ -178,7 +178,9 @@ internal static class ProfileCommand
         stdout.WriteLine($"decided by: {decision.Source switch
         {
             DecisionSource.BadArch => "the bad-architecture action (the profile does not cover this ABI)",
-            DecisionSource.Rule => $"rule {decision.RuleIndex} of this syscall: {string.Join(" && ", decision.Rule!.Checks.Select(FormatCheck))}",
+            DecisionSource.Rule => $"rule {decision.RuleIndex} of this syscall: {string.Join(" && ", decision.Rule!.Checks.Select(FormatCheck))}" +
+                (compiled.Profile.Arches.FirstOrDefault(a => a.AuditArch == audit)?.DefaultAction == decision.Action
+                    ? " (this path through the argument checks ends in the default action)" : ""),
             DecisionSource.SyscallFallback => "the syscall's own action (no argument rule matched, or the rule is unconditional)",
             DecisionSource.EnosysStub => "runc's -ENOSYS stub (the number is above every syscall the profile names)",
             _ => "the profile's default action",

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SeccompEbpf.Control;
 using SeccompEbpf.Daemon;
+using SeccompEbpf.Kubernetes;
 using SeccompEbpf.Lifecycle;
 using SeccompEbpf.Nri;
 
@@ -73,8 +74,10 @@ internal static class RunCommand
         builder.Services.AddHostedService(sp => new ControlServer(
             sp.GetRequiredService<ControlApi>(), options.Control.SocketPath, sp.GetRequiredService<ILogger<ControlServer>>()));
         builder.Services.AddSingleton<NriLifecycleHandler>();
+        builder.Services.AddKubernetesIntegration(); // Kubernetes/KubernetesServices.cs: before NRI starts
         builder.Services.AddSingleton(sp => new NriPlugin(
-            sp.GetRequiredService<NriLifecycleHandler>(), nriOptions, sp.GetRequiredService<ILogger<NriPlugin>>()));
+            NriHandlerTiming.Wrap(sp.GetRequiredService<NriLifecycleHandler>(), sp.GetRequiredService<NriHandlerLatency>(), sp.GetRequiredService<ILogger<NriPlugin>>()),
+            nriOptions, sp.GetRequiredService<ILogger<NriPlugin>>()));
         builder.Services.AddHostedService<NriPluginService>();
 
         using var host = builder.Build();

@@ -66,6 +66,7 @@ internal sealed partial class DaemonOptions
             problems.Add("enforcement.logEventsPerSecondPerContainer: must not be negative (0 means unlimited)");
         if (!Path.IsPathRooted(Control.SocketPath))
             problems.Add($"control.socketPath: \"{Control.SocketPath}\" must be an absolute path");
+        problems.AddRange(ValidateKubernetesAndMetrics()); // DaemonOptions.Kubernetes.cs
         return problems;
     }
 

@@ -96,7 +96,8 @@ internal sealed partial class EventPump(EngineHost engine, PolicyController poli
             if (!subscriber.Writer.TryWrite(view))
                 Interlocked.Increment(ref _subscriberDrops);
         }
-        if (view.Action != "Log")
+        // Denials and kills are rare and worth a log line; LOG and audit events are the stream's job (they can be many).
+        if (view.Mode == "enforce" && view.Action != "Log")
             LogDecision(view.Namespace, view.Pod, view.Container, view.Pid, view.Syscall, view.Action, view.Mode);
     }
 

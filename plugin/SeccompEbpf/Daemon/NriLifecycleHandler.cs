@@ -81,11 +81,13 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
     public ValueTask StartContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
         // The first event with a PID: the init process sits in its cgroup and has not exec'd the entrypoint yet.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var record = WithCgroup(ToRecord(container, ContainerPhase.Started), (int)container.Pid);
         registry.UpsertContainer(record);
         Log("StartContainer", pod, record, container.State.ToString());
         var podRecord = registry.FindPod(pod.Id) ?? ToRecord(pod);
         policies.Start(podRecord, record);
+        LogStartHandled(container.Id, (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
         return ValueTask.CompletedTask;
     }
 
@@ -164,6 +166,9 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     [LoggerMessage(Level = LogLevel.Information, Message = "NRI {NriEvent}: pod {PodNamespace}/{Pod} container {Container} ({ContainerId}) pid {Pid} cgroup {CgroupId} {CgroupPath} {State}")]
     private partial void LogContainerEvent(string nriEvent, string? podNamespace, string? pod, string container, string containerId, int pid, ulong cgroupId, string? cgroupPath, string? state = null);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "StartContainer {ContainerId} handled in {HandlerMicroseconds} µs")]
+    private partial void LogStartHandled(string containerId, long handlerMicroseconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot resolve the cgroup of container {Container} ({ContainerId}) pid {Pid}: {Reason}")]
     private partial void LogCgroupUnresolved(string container, string containerId, int pid, string reason);

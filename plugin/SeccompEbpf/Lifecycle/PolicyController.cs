@@ -73,6 +73,7 @@ internal sealed partial class PolicyController
 
     private ContainerPolicy Select(PodRecord pod, ContainerRecord container)
     {
+        pod = WithLiveAnnotations(pod); // PolicyController.Kubernetes.cs
         PolicySelection selection;
         try
         {
@@ -100,9 +101,11 @@ internal sealed partial class PolicyController
         if (_options.OnInvalidPolicy == InvalidPolicyAction.Veto)
         {
             LogVetoed(pod.Namespace, pod.Name, container.Name, problem);
+            Notice(PolicyNoticeKind.Vetoed, pod, container.Name, $"container {container.Name} vetoed: {problem}"); // PolicyController.Kubernetes.cs
             throw new NriVetoException($"seccomp-ebpf: pod {pod.Namespace}/{pod.Name} container {container.Name}: {problem}");
         }
         LogStartedUnmanaged(pod.Namespace, pod.Name, container.Name, problem);
+        Notice(PolicyNoticeKind.NotEnforced, pod, container.Name, $"container {container.Name} started unmanaged: {problem}");
         return new ContainerPolicy(container.Id, selection, State: PolicyState.Unmanaged, Reason: problem);
     }
 
@@ -121,6 +124,8 @@ internal sealed partial class PolicyController
     {
         if (!policy.WantsBinding || policy.Profile is null)
         {
+            if (policy.BoundCgroupId != 0 && policy.Report is not null)
+                Notice(PolicyNoticeKind.Changed, pod, container.Name, $"container {container.Name}: no profile in force any more (was {policy.Report.ProfileHash[..Math.Min(12, policy.Report.ProfileHash.Length)]}); the container is unmanaged");
             UnbindLocked(policy);
             return policy with { State = PolicyState.Unmanaged, Report = null, BoundCgroupId = 0 };
         }
@@ -144,6 +149,7 @@ internal sealed partial class PolicyController
             };
             LogBound(pod.Namespace, pod.Name, container.Name, container.Id, policy.ProfileReference!, policy.Profile.Version,
                 bound.State.ToString(), container.CgroupId, report.IsDegraded);
+            NoticeBound(pod, container, policy, bound); // PolicyController.Kubernetes.cs
             return bound;
         }
         catch (EnforcementRefusedException e)
@@ -157,9 +163,11 @@ internal sealed partial class PolicyController
             if (veto && _options.OnInvalidPolicy == InvalidPolicyAction.Veto)
             {
                 LogVetoed(pod.Namespace, pod.Name, container.Name, problem);
+                Notice(PolicyNoticeKind.Vetoed, pod, container.Name, $"container {container.Name} vetoed: {problem}");
                 throw new NriVetoException($"seccomp-ebpf: pod {pod.Namespace}/{pod.Name} container {container.Name}: {problem}");
             }
             LogRefused(pod.Namespace, pod.Name, container.Name, problem);
+            Notice(PolicyNoticeKind.NotEnforced, pod, container.Name, $"container {container.Name} is not enforced: {problem}");
             return p with { State = PolicyState.Refused, Reason = problem };
         }
     }

@@ -51,7 +51,8 @@ internal sealed partial class ProfileStore : IDisposable
         {
             if (_loaded.TryGetValue(reference, out cached))
                 return cached;
-            var location = ProfileReference.Resolve(reference, _options.ProfileDirectory, _options.KubeletSeccompRoot);
+            var location = (ProfileLocation?)ResolveConfigMap(reference) // ProfileStore.ConfigMaps.cs
+                ?? ProfileReference.Resolve(reference, _options.ProfileDirectory, _options.KubeletSeccompRoot);
             var loaded = Load(reference, location, version: 1);
             _loaded[reference] = loaded;
             return loaded;
@@ -92,6 +93,8 @@ internal sealed partial class ProfileStore : IDisposable
                     throw new PolicySelectionException($"profile \"{reference}\" cannot be compiled: {e.Message}");
                 }
             }
+            case ConfigMapProfileLocation configMap:
+                return LoadConfigMap(reference, configMap, version); // ProfileStore.ConfigMaps.cs
             default:
                 throw new InvalidOperationException($"unknown profile location {location}");
         }

@@ -8,16 +8,13 @@ internal sealed class SyscallDriver : IDisposable
 {
     private readonly Process _process;
 
-    internal static string BinaryPath
+    internal static string BinaryPath(string name = "syscall-driver")
     {
-        get
-        {
-            string dir = typeof(SyscallDriver).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "NativeBinDirectory").Value!;
-            string path = Path.Combine(dir, "syscall-driver");
-            if (!File.Exists(path))
-                throw new FileNotFoundException($"{path} is missing: run `make -C tests/native syscall-driver`");
-            return path;
-        }
+        string dir = typeof(SyscallDriver).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "NativeBinDirectory").Value!;
+        string path = Path.Combine(dir, name);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path} is missing: run `make -C tests/native {name}`");
+        return path;
     }
 
     private SyscallDriver(Process process, int pid, int tid)
@@ -31,9 +28,14 @@ internal sealed class SyscallDriver : IDisposable
     internal int Tid { get; }
 
     /// <summary>Starts the driver in the cgroup and waits until it has joined it.</summary>
-    internal static SyscallDriver Start(TestCgroup cgroup, params string[] commands)
+    internal static SyscallDriver Start(TestCgroup cgroup, params string[] commands) => StartBinary("syscall-driver", cgroup, commands);
+
+    /// <summary>The i386 build: its syscalls enter through the compat path.</summary>
+    internal static SyscallDriver Start32(TestCgroup cgroup, params string[] commands) => StartBinary("syscall-driver32", cgroup, commands);
+
+    private static SyscallDriver StartBinary(string binary, TestCgroup cgroup, string[] commands)
     {
-        var info = new ProcessStartInfo(BinaryPath)
+        var info = new ProcessStartInfo(BinaryPath(binary))
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,

@@ -233,6 +233,9 @@ public sealed class ContainerdInstance : IAsyncDisposable
         }
     }
 
+    // Under qemu TCG everything runs ~25x slower: the VM tier raises containerd's 2 s NRI request timeout.
+    private static string RequestTimeout => Environment.GetEnvironmentVariable("SECCOMP_EBPF_NRI_REQUEST_TIMEOUT") ?? "2s";
+
     private string ConfigToml() => $$"""
         version = 2
         root = "{{Root}}/root"
@@ -250,7 +253,7 @@ public sealed class ContainerdInstance : IAsyncDisposable
           plugin_path = "{{NriPluginPath}}"
           plugin_config_path = "{{Root}}/nri/conf.d"
           plugin_registration_timeout = "5s"
-          plugin_request_timeout = "2s"
+          plugin_request_timeout = "{{RequestTimeout}}"
         [plugins."io.containerd.grpc.v1.cri"]
           sandbox_image = "{{PauseImage}}"
           restrict_oom_score_adj = true

@@ -8,7 +8,8 @@
 # An assembly that ran no test at all, or whose run failed without a failed test, is a failed case.
 # VMRESULT lines the tests themselves write to stdout reach the console too and are counted.
 set -u
-list=$SECCOMP_EBPF_VM_ARTIFACTS/dotnet/tests.list
+# SECCOMP_EBPF_VM_DOTNET_LIST lets another suite (e2e) reuse this runner with its own assembly list.
+list=${SECCOMP_EBPF_VM_DOTNET_LIST:-$SECCOMP_EBPF_VM_ARTIFACTS/dotnet/tests.list}
 filter=${SECCOMP_EBPF_VM_DOTNET_FILTER:-}
 # vstest waits 90 s for its test host by default; a .NET process start alone takes seconds here.
 export VSTEST_CONNECTION_TIMEOUT=900

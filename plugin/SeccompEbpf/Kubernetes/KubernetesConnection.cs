@@ -1,0 +1,98 @@
+using k8s;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SeccompEbpf.Daemon;
+
+namespace SeccompEbpf.Kubernetes;
+
+/// <summary>
+/// The daemon's Kubernetes API client, or the reason there is none. Without credentials (no in-cluster service
+/// account, no kubeconfig) the daemon runs exactly as on a plain containerd host and says so once.
+/// </summary>
+internal sealed partial class KubernetesConnection : IDisposable
+{
+    public const string ServiceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+    public KubernetesConnection(DaemonOptions options, IHostApplicationLifetime lifetime, ILogger<KubernetesConnection> logger)
+    {
+        var section = options.Kubernetes;
+        NodeName = section.NodeName ?? NonEmpty(Environment.GetEnvironmentVariable("NODE_NAME"));
+        Namespace = section.Namespace ?? NonEmpty(Environment.GetEnvironmentVariable("POD_NAMESPACE"))
+            ?? (File.Exists(ServiceAccountNamespaceFile) ? NonEmpty(File.ReadAllText(ServiceAccountNamespaceFile).Trim()) : null)
+            ?? "seccomp-ebpf";
+        if (section.EnabledMode == "false")
+        {
+            OffReason = "kubernetes.enabled is false";
+        }
+        else
+        {
+            try
+            {
+                KubernetesClientConfiguration? config = null;
+                if (section.Kubeconfig is { } path)
+                    config = KubernetesClientConfiguration.BuildConfigFromConfigFile(path);
+                else if (KubernetesClientConfiguration.IsInCluster())
+                    config = KubernetesClientConfiguration.InClusterConfig();
+                if (config is null)
+                {
+                    OffReason = "no in-cluster service account and no kubernetes.kubeconfig";
+                }
+                else
+                {
+                    // Watches stay open for minutes; the per-request timeout is the server's (timeoutSeconds).
+                    config.HttpClientTimeout = Timeout.InfiniteTimeSpan;
+                    Client = new k8s.Kubernetes(config);
+                    Server = config.Host;
+                }
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                OffReason = $"the Kubernetes client configuration could not be loaded: {e.Message}";
+            }
+        }
+        if (Client is not null && NodeName is null && section.WatchPods)
+        {
+            OffReason = "the node name is unknown (set kubernetes.nodeName or $NODE_NAME); pods are not watched";
+            PodWatchOff = true;
+        }
+        if (section.EnabledMode == "true" && Client is null)
+        {
+            // Asked for explicitly: a node silently running without its Kubernetes side would be worse than a restart loop.
+            LogRequiredButOff(logger, OffReason ?? "unknown");
+            Environment.ExitCode = 2;
+            lifetime.StopApplication();
+        }
+        else if (Client is null)
+            LogOff(logger, OffReason ?? "unknown");
+        else
+            LogOn(logger, Server ?? "?", NodeName ?? "(unknown)", Namespace);
+    }
+
+    /// <summary>The API client; null when the integration is off.</summary>
+    public IKubernetes? Client { get; }
+
+    public string? Server { get; }
+
+    public string? NodeName { get; }
+
+    /// <summary>Namespace of the profile ConfigMaps.</summary>
+    public string Namespace { get; }
+
+    public string? OffReason { get; }
+
+    /// <summary>True when a client exists but pods cannot be watched (no node name).</summary>
+    public bool PodWatchOff { get; }
+
+    public void Dispose() => Client?.Dispose();
+
+    private static string? NonEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes integration off (pod watch, ConfigMap profiles and Events): {Reason}")]
+    private static partial void LogOff(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "kubernetes.enabled is true but the Kubernetes integration cannot start: {Reason}; stopping")]
+    private static partial void LogRequiredButOff(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kubernetes API {Server}: node {Node}, profile ConfigMaps in namespace {Namespace}")]
+    private static partial void LogOn(ILogger logger, string server, string node, string @namespace);
+}
