@@ -75,7 +75,12 @@ stop_daemon() {
         systemctl disable --now seccomp-ebpf.service >/dev/null 2>&1 || true
     fi
     if [ -f "$pidfile" ]; then
-        kill -TERM "$(cat "$pidfile")" 2>/dev/null || true
+        local pid
+        pid=$(cat "$pidfile")
+        kill -TERM "$pid" 2>/dev/null || true
+        # Wait for it to go: two daemons must never serve at once.
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$pid" 2>/dev/null || true
         rm -f "$pidfile"
     fi
 }
@@ -154,6 +159,8 @@ if ! $start; then
     exit 0
 fi
 
+# Registration is checked in the log written from here on.
+log_offset=$(stat -c %s "$logfile" 2>/dev/null || echo 0)
 if [ "$changed" = changed ] || [ "$mode" = preinstalled ] || ! pgrep -x containerd >/dev/null; then
     restart_containerd
 fi
@@ -174,7 +181,7 @@ fi
 
 # Registration is the proof that the install worked.
 for _ in $(seq 100); do
-    if grep -q "NRI connected to containerd" "$logfile" 2>/dev/null || \
+    if tail -c +"$((log_offset + 1))" "$logfile" 2>/dev/null | grep -q "NRI connected to containerd" || \
        { have_systemd && journalctl -u seccomp-ebpf --since "-2min" 2>/dev/null | grep -q "NRI connected"; }; then
         log "seccomp-ebpf is registered with containerd"
         exit 0

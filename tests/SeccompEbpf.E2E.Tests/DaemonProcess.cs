@@ -163,21 +163,7 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     public string Tail(int lines = 60) => string.Join('\n', _rawLines.TakeLast(lines));
 
-    public async Task StopAsync()
-    {
-        if (_process.HasExited)
-            return;
-        Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        try
-        {
-            await _process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            _process.Kill(entireProcessTree: true);
-        }
-    }
+    public Task StopAsync() => _process.StopGracefullyAsync(TimeSpan.FromSeconds(15));
 
     public async ValueTask DisposeAsync()
     {

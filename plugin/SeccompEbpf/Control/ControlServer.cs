@@ -18,6 +18,7 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
         using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         listener.Bind(new UnixDomainSocketEndPoint(socketPath));
         File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var ours = Linux.Statx.InodeOf(socketPath);
         listener.Listen(16);
         LogListening(socketPath);
         try
@@ -33,7 +34,15 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
         }
         finally
         {
-            File.Delete(socketPath);
+            // A daemon that replaced us may already have bound a new socket at this path: leave that one alone.
+            try
+            {
+                if (Linux.Statx.InodeOf(socketPath) == ours)
+                    File.Delete(socketPath);
+            }
+            catch (IOException)
+            {
+            }
         }
     }
 

@@ -117,24 +117,7 @@ internal sealed partial class ProfileStore
                 }
                 if (was is not null && was.Json == now.Json)
                     continue;
-                try
-                {
-                    LoadedProfile reloaded;
-                    lock (_loadLock)
-                    {
-                        reloaded = Load(current.Reference, current.Location, current.Version + 1);
-                        if (reloaded.Compiled.Hash == current.Compiled.Hash)
-                            continue;
-                        _loaded[current.Reference] = reloaded;
-                    }
-                    LogReloaded(current.Reference, now.Describe(), reloaded.Version, reloaded.Compiled.Hash[..12]);
-                    Changed?.Invoke(reloaded);
-                }
-                catch (PolicySelectionException e)
-                {
-                    LogRejected(current.Reference, now.Describe(), e.Message, current.Version);
-                    Rejected?.Invoke(current.Reference, e.Message);
-                }
+                ReloadOne(current, now.Describe());
             }
         }
     }

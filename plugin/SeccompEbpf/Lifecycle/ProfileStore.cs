@@ -135,31 +135,31 @@ internal sealed partial class ProfileStore : IDisposable
     {
         foreach (var current in _loaded.Values)
         {
-            if (current.Location is not ProfileLocation.File file || file.Path != path)
-                continue;
-            try
+            if (current.Location is ProfileLocation.File file && file.Path == path)
+                ReloadOne(current, path);
+        }
+    }
+
+    /// <summary>Recompiles one loaded profile from its source: a change replaces it, a broken edit leaves it in force.</summary>
+    private void ReloadOne(LoadedProfile current, string source)
+    {
+        try
+        {
+            LoadedProfile next;
+            lock (_loadLock)
             {
-                LoadedProfile next;
-                lock (_loadLock)
-                {
-                    next = Load(current.Reference, current.Location, current.Version + 1);
-                    if (next.Compiled.Hash == current.Compiled.Hash)
-                        continue;
-                    _loaded[current.Reference] = next;
-                }
-                LogReloaded(current.Reference, path, next.Version, next.Compiled.Hash[..12]);
-                Changed?.Invoke(next);
+                next = Load(current.Reference, current.Location, current.Version + 1);
+                if (next.Compiled.Hash == current.Compiled.Hash)
+                    return;
+                _loaded[current.Reference] = next;
             }
-            catch (PolicySelectionException e)
-            {
-                LogRejected(current.Reference, path, e.Message, current.Version);
-                Rejected?.Invoke(current.Reference, e.Message);
-            }
-            catch (IOException e)
-            {
-                LogRejected(current.Reference, path, e.Message, current.Version);
-                Rejected?.Invoke(current.Reference, e.Message);
-            }
+            LogReloaded(current.Reference, source, next.Version, next.Compiled.Hash[..12]);
+            Changed?.Invoke(next);
+        }
+        catch (Exception e) when (e is PolicySelectionException or IOException)
+        {
+            LogRejected(current.Reference, source, e.Message, current.Version);
+            Rejected?.Invoke(current.Reference, e.Message);
         }
     }
 

@@ -108,19 +108,8 @@ public sealed class ContainerdInstance : IAsyncDisposable
 
     private async Task StopProcessAsync()
     {
-        if (_process is null || _process.HasExited)
-            return;
-        Process.Start("kill", ["-TERM", _process.Id.ToString()])!.WaitForExit();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        try
-        {
-            await _process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            _process.Kill();
-            await _process.WaitForExitAsync();
-        }
+        if (_process is not null)
+            await _process.StopGracefullyAsync(TimeSpan.FromSeconds(15));
     }
 
     private async Task ImportAsync(string tag, string[] entrypoint, CancellationToken ct)

@@ -1,0 +1,30 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace SeccompEbpf.E2E.Tests;
+
+internal static partial class ProcessStopping
+{
+    private const int SigTerm = 15;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+
+    /// <summary>SIGTERM, as a service manager stops a daemon; SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
+    public static async Task StopGracefullyAsync(this Process process, TimeSpan grace)
+    {
+        if (process.HasExited)
+            return;
+        Kill(process.Id, SigTerm);
+        using var timeout = new CancellationTokenSource(grace);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
+}
