@@ -134,6 +134,12 @@ for tier in $tiers; do
     total_pass=$(( total_pass + ${tier_pass[$tier]:-0} ))
     total_fail=$(( total_fail + ${tier_fail[$tier]:-0} ))
 done
+for table in "$results"/vm-*/table.txt; do
+    [ -f "$table" ] || continue
+    echo
+    echo "vm $(basename "$(dirname "$table")" | sed 's/^vm-//'): per-kernel table"
+    cat "$table"
+done
 echo "total time: $(( $(date +%s) - started )) s"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ]

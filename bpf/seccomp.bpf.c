@@ -31,8 +31,10 @@ static __always_inline __s32 prevention_errno(const struct sc_action *action)
 		return action->data;
 	case SC_TRACE: /* no tracer attached */
 	case SC_NOTIFY: /* no listener */
-	case SC_TRAP:
 		return ENOSYS_ERRNO;
+	case SC_TRAP:
+		/* SIGSYS follows; EPERM (not ENOSYS, which task_prctl reads as "no opinion") keeps every hook closed */
+		return EPERM_ERRNO;
 	default:
 		return EPERM_ERRNO; /* KILL_*: the task dies before it sees this */
 	}

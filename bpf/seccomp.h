@@ -8,7 +8,8 @@
 #ifndef __SECCOMP_H
 #define __SECCOMP_H
 
-#define SC_MAX_RULES_PER_SYSCALL 64 /* bound of the rule loop; the engine refuses more */
+#define SC_MAX_RULES_PER_SYSCALL 512 /* rule entries per syscall: bound of the rule loop; the engine refuses more */
+#define SC_RULE_CONTINUES 0x80000000u /* rule_value.check_count: this entry's checks AND the next entry's (rules over 6 checks) */
 #define SC_MAX_CHECKS 6             /* seccomp has six arguments */
 #define SC_HASH_LEN 64              /* lower-case hex SHA-256 */
 #define SC_NO_ENOSYS 0xffffffffu    /* arch_value.enosys_from_nr when not applicable */

@@ -91,8 +91,10 @@ static __always_inline bool check_holds(const struct arg_check *check, const str
 
 static __always_inline bool rule_holds(const struct rule_value *rule, const struct syscall_view *view)
 {
+	__u32 count = rule->check_count & ~SC_RULE_CONTINUES;
+
 	for (int i = 0; i < SC_MAX_CHECKS; i++) {
-		if (i >= rule->check_count)
+		if (i >= count)
 			break;
 		if (!check_holds(&rule->checks[i], view))
 			return false;
@@ -100,27 +102,39 @@ static __always_inline bool rule_holds(const struct rule_value *rule, const stru
 	return true;
 }
 
-/* Ordered rules of one syscall: the first whose checks all hold decides. */
-static __noinline bool first_matching_rule(__u32 slot, __u32 first_rule, __u32 rule_count,
+/*
+ * Ordered rules of one syscall: the first whose checks all hold decides. A rule with more than six checks spans
+ * consecutive entries, each but the last marked SC_RULE_CONTINUES; out->rule is the rule's index, not the entry's.
+ */
+static __noinline bool first_matching_rule(__u32 slot, __u32 first_rule, __u32 entry_count,
 					   struct syscall_view *view, struct decision *out)
 {
 	struct rule_key key = { .slot = slot };
+	bool holds = true;
+	__u16 rule_index = 0;
 
 	load_args(view);
 	for (__u32 i = 0; i < SC_MAX_RULES_PER_SYSCALL; i++) {
 		struct rule_value *rule;
 
-		if (i >= rule_count)
+		if (i >= entry_count)
 			return false;
 		key.index = first_rule + i;
 		rule = bpf_map_lookup_elem(&rules, &key);
 		if (!rule)
 			return false;
-		if (rule_holds(rule, view)) {
+		/* once a part fails, the rest of that rule need not be checked */
+		if (holds)
+			holds = rule_holds(rule, view);
+		if (rule->check_count & SC_RULE_CONTINUES)
+			continue;
+		if (holds) {
 			out->action = rule->action;
-			out->rule = (__u16)i;
+			out->rule = rule_index;
 			return true;
 		}
+		holds = true;
+		rule_index++;
 	}
 	return false;
 }

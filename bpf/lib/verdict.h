@@ -33,6 +33,7 @@ static __always_inline int consume_verdict(void)
 	struct verdict *v = bpf_map_lookup_elem(&pending, &id);
 	struct pt_regs *regs;
 	__u32 error;
+	int zero = 0;
 
 	if (!v)
 		return 0;
@@ -49,7 +50,16 @@ static __always_inline int consume_verdict(void)
 	 */
 	if (error == 0 || error > 4095)
 		error = 1;
-	return -(int)error;
+	/*
+	 * Spelled for the verifier (6.12 refused the plain -(int)error): clang tests a zero-extended copy
+	 * and returns the original register, whose bounds the verifier then lacks, and the 6.12 verifier
+	 * forgets all bounds on a negation (BPF_NEG). The mask, a no-op on 1..4095 that the barrier keeps,
+	 * bounds the register returned; subtracting it from an opaque zero keeps that bound.
+	 */
+	barrier_var(error);
+	error &= 4095;
+	barrier_var(zero);
+	return zero - (int)error;
 }
 
 #endif

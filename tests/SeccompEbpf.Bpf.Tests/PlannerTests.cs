@@ -107,7 +107,7 @@ public sealed class PlannerTests
         CompiledProfile profile = what switch
         {
             "too many rules" => Make("bad1", CompiledAction.Allow, new CompiledSyscall(Getppid,
-                Enumerable.Range(0, 65).Select(i => new CompiledRule([new ArgCheck(0, CompareOp.Equal, (ulong)i)], Kill)).ToList(), CompiledAction.Allow)),
+                Enumerable.Range(0, 257).Select(i => new CompiledRule([.. Enumerable.Range(0, 6).Select(a => new ArgCheck((byte)a, CompareOp.Equal, (ulong)i)), new ArgCheck(0, CompareOp.NotEqual, 7)], Kill)).ToList(), CompiledAction.Allow)),
             "argument 6" => Make("bad2", CompiledAction.Allow, new CompiledSyscall(Getppid, [new CompiledRule([new ArgCheck(6, CompareOp.Equal, 1)], Kill)], CompiledAction.Allow)),
             "bad hash" => Make("bad3", CompiledAction.Allow) with { Hash = "XYZ" },
             _ => Make("bad4", CompiledAction.Allow, Only(Getppid, Kill), Only(Getppid, Log())),
@@ -115,7 +115,7 @@ public sealed class PlannerTests
         var error = Assert.Throws<ArgumentException>(() => planner.Build(profile, EnforcementMode.Enforce));
         Assert.Contains(what switch
         {
-            "too many rules" => "has 65 conditional rules; the BPF evaluator takes at most 64",
+            "too many rules" => "has 257 conditional rules needing 514 map entries of 6 checks; the BPF evaluator takes at most 512",
             "argument 6" => "checks argument 6",
             "bad hash" => "is not 64 lower-case hex digits",
             _ => "getppid (x86_64) appears twice",

@@ -10,8 +10,9 @@ namespace SeccompEbpf.Bpf.Enforcement;
 /// </summary>
 internal sealed class EnforcementPlanner(KernelCapabilities capabilities, UnenforceablePolicy policy)
 {
-    internal const int MaxRulesPerSyscall = 64; // SC_MAX_RULES_PER_SYSCALL
-    internal const int MaxChecksPerRule = 6;   // SC_MAX_CHECKS
+    internal const int MaxRuleEntriesPerSyscall = 512; // SC_MAX_RULES_PER_SYSCALL
+    internal const int ChecksPerEntry = 6;             // SC_MAX_CHECKS
+    internal const uint RuleContinues = 0x80000000;    // SC_RULE_CONTINUES
     private const ushort Enosys = 38;
 
     internal sealed record Plan(ProfileImage Image, IReadOnlyList<ActionEnforcement> Report, IReadOnlyList<string> Refusals);
@@ -42,14 +43,15 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
             {
                 named.Add(syscall.Nr);
                 string scope = SyscallTable.Describe(arch.AuditArch, syscall.Nr);
+                int firstRule = rules.Count;
+                foreach (var rule in syscall.Rules)
+                    rules.AddRange(ToRuleEntries(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true)));
                 var value = new SyscallValue
                 {
                     Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true),
-                    RuleCount = (uint)syscall.Rules.Count,
-                    FirstRule = (uint)rules.Count,
+                    RuleCount = (uint)(rules.Count - firstRule),
+                    FirstRule = (uint)firstRule,
                 };
-                foreach (var rule in syscall.Rules)
-                    rules.Add(ToRule(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true)));
                 syscallEntries.Add((arch.AuditArch, syscall.Nr, value));
             }
 
@@ -76,6 +78,9 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                     var requested = newer ? CompiledAction.Errno(Enosys) : arch.DefaultAction;
                     if (!NeedsPrevention(requested.Kind))
                         continue;
+                    if (HandsOverEnosys(requested) && LsmHookTable.HooksFor(arch.AuditArch, nr) is { } covering && covering.Contains("task_prctl"))
+                        continue; // see Resolve: prctl cannot be stopped with ENOSYS; the class action applies
+
                     syscallEntries.Add((arch.AuditArch, nr, new SyscallValue
                     {
                         Fallback = new ScAction { Kind = (byte)requested.Kind, Flags = ScAction.Prevent, Data = requested.Data },
@@ -97,19 +102,33 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         return new Plan(image, context.Report, context.Refusals);
     }
 
+    /// <summary>Verdicts the LSM hooks return as -ENOSYS (see prevention_errno in bpf/seccomp.bpf.c).</summary>
+    private static bool HandsOverEnosys(CompiledAction action)
+        => action.Kind is SeccompAction.Trace or SeccompAction.Notify || (action.Kind == SeccompAction.Errno && action.Data == Enosys);
+
     private static bool NeedsPrevention(SeccompAction kind)
         => kind is SeccompAction.Errno or SeccompAction.Trace or SeccompAction.Notify or SeccompAction.Trap or SeccompAction.KillThread or SeccompAction.KillProcess;
 
-    private static RuleValue ToRule(CompiledRule rule, ScAction action)
+    /// <summary>One rule as map entries of up to six checks each; all but the last are marked to continue into the next.</summary>
+    private static IEnumerable<RuleValue> ToRuleEntries(CompiledRule rule, ScAction action)
     {
-        var value = new RuleValue { CheckCount = (uint)rule.Checks.Count, Action = action };
-        for (int i = 0; i < rule.Checks.Count; i++)
+        int entries = Math.Max(1, (rule.Checks.Count + ChecksPerEntry - 1) / ChecksPerEntry);
+        for (int entry = 0; entry < entries; entry++)
         {
-            var check = rule.Checks[i];
-            value.Checks[i] = new ArgCheckValue { Index = check.Index, Op = (byte)check.Op, Value = check.Value, Datum = check.Datum };
+            var checks = rule.Checks.Skip(entry * ChecksPerEntry).Take(ChecksPerEntry).ToList();
+            var value = new RuleValue
+            {
+                CheckCount = (uint)checks.Count | (entry < entries - 1 ? RuleContinues : 0),
+                Action = action,
+            };
+            for (int i = 0; i < checks.Count; i++)
+                value.Checks[i] = new ArgCheckValue { Index = checks[i].Index, Op = (byte)checks[i].Op, Value = checks[i].Value, Datum = checks[i].Datum };
+            yield return value;
         }
-        return value;
     }
+
+    private static int RuleEntries(CompiledSyscall syscall)
+        => syscall.Rules.Sum(r => Math.Max(1, (r.Checks.Count + ChecksPerEntry - 1) / ChecksPerEntry));
 
     /// <summary>An action for a class of syscalls (default, ENOSYS stub): preventable only for LSM-table syscalls, which get their own entries.</summary>
     private ScAction ResolveClass(Context context, CompiledAction requested, uint auditArch, string scope)
@@ -143,7 +162,9 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         string[]? hooks = preventable && nr is { } number && capabilities.CanPreventSyscalls ? LsmHookTable.HooksFor(auditArch, number) : null;
         // ERRNO(0) means "return 0 without running the syscall"; a hook returning 0 lets the operation run instead.
         bool errnoZero = kind == SeccompAction.Errno && requested.Data == 0;
-        if (errnoZero)
+        // prctl reads -ENOSYS from security_task_prctl as "no module has an opinion" and runs.
+        bool enosysAtPrctl = hooks is not null && HandsOverEnosys(requested) && hooks.Contains("task_prctl");
+        if (errnoZero || enosysAtPrctl)
             hooks = null;
         if (hooks is not null)
         {
@@ -163,7 +184,9 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
 
         string noPrevention = errnoZero
             ? "ERRNO(0) (succeed without running the syscall) has no LSM form: a hook that returns 0 lets the syscall run"
-            : NoPreventionReason(nr, preventable);
+            : enosysAtPrctl
+                ? "the task_prctl hook cannot return ENOSYS: prctl takes -ENOSYS from it as 'no opinion' and runs"
+                : NoPreventionReason(nr, preventable);
         if (kind is SeccompAction.KillProcess or SeccompAction.KillThread)
         {
             string thread = kind == SeccompAction.KillThread ? " (SIGKILL takes the whole process)" : "";
@@ -223,12 +246,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                 string scope = SyscallTable.Describe(arch.AuditArch, syscall.Nr);
                 if (!numbers.Add(syscall.Nr))
                     throw new ArgumentException($"profile {profile.Hash[..12]}: {scope} appears twice", nameof(profile));
-                if (syscall.Rules.Count > MaxRulesPerSyscall)
-                    throw new ArgumentException($"profile {profile.Hash[..12]}: {scope} has {syscall.Rules.Count} conditional rules; the BPF evaluator takes at most {MaxRulesPerSyscall}", nameof(profile));
+                if (RuleEntries(syscall) is var entries && entries > MaxRuleEntriesPerSyscall)
+                    throw new ArgumentException($"profile {profile.Hash[..12]}: {scope} has {syscall.Rules.Count} conditional rules needing {entries} map entries of {ChecksPerEntry} checks; the BPF evaluator takes at most {MaxRuleEntriesPerSyscall}", nameof(profile));
                 foreach (var rule in syscall.Rules)
                 {
-                    if (rule.Checks.Count > MaxChecksPerRule)
-                        throw new ArgumentException($"profile {profile.Hash[..12]}: a rule of {scope} has {rule.Checks.Count} argument checks; at most {MaxChecksPerRule}", nameof(profile));
                     foreach (var check in rule.Checks)
                     {
                         if (check.Index > 5)

@@ -12,9 +12,13 @@ internal static partial class Interop
         [LibraryImport(Libraries.LibC, EntryPoint = "mount", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Mount(string source, string target, string fileSystemType, ulong flags, nint data);
 
-        /// <summary>Formats libbpf's log lines; on x86_64 and arm64 a va_list argument is passed as a pointer.</summary>
-        [LibraryImport(Libraries.LibC, EntryPoint = "vsnprintf")]
-        internal static partial int VsnPrintf(byte* buffer, nuint size, byte* format, nint arguments);
+        /// <summary>Formats libbpf's log lines into a malloc'd string of any length (a verifier log can be long);
+        /// on x86_64 and arm64 a va_list argument is passed as a pointer.</summary>
+        [LibraryImport(Libraries.LibC, EntryPoint = "vasprintf")]
+        internal static partial int VasPrintf(byte** result, byte* format, nint arguments);
+
+        [LibraryImport(Libraries.LibC, EntryPoint = "free")]
+        internal static partial void Free(void* pointer);
 
         [LibraryImport(Libraries.LibC, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Open(string path, int flags);

@@ -40,11 +40,19 @@ internal static unsafe class LibbpfLog
     {
         try
         {
-            byte* buffer = stackalloc byte[2048];
-            int length = Interop.LibC.VsnPrintf(buffer, 2048, format, arguments);
+            byte* buffer = null;
+            int length = Interop.LibC.VasPrintf(&buffer, format, arguments);
             if (length < 0)
                 return 0;
-            string text = Marshal.PtrToStringUTF8((nint)buffer)!.TrimEnd('\n');
+            string text;
+            try
+            {
+                text = Marshal.PtrToStringUTF8((nint)buffer, length).TrimEnd('\n');
+            }
+            finally
+            {
+                Interop.LibC.Free(buffer);
+            }
             t_capture?.AddRange(text.Split('\n'));
             // LIBBPF_WARN=0, LIBBPF_INFO=1, LIBBPF_DEBUG=2
             var logLevel = level switch { 0 => LogLevel.Warning, 1 => LogLevel.Information, _ => LogLevel.Debug };

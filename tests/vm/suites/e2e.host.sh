@@ -13,8 +13,9 @@ build=$repo/tests/SeccompEbpf.E2E.Tests/bin/vm-e2e
 for tool in containerd ctr runc containerd-shim-runc-v2; do
     command -v "$tool" > /dev/null || { echo "e2e.host: '$tool' is not installed (containerd 1.7 + runc)" >&2; exit 1; }
 done
-[ -x /bin/busybox ] && dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' \
-    || { echo "e2e.host: the test image needs busybox-static's /bin/busybox" >&2; exit 1; }
+if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || [ ! -x /bin/busybox ]; then
+    echo "e2e.host: the test image needs busybox-static's /bin/busybox" >&2; exit 1
+fi
 make -s -C "$repo/tests/native" bin/container-probe
 file -L "$repo/tests/native/bin/container-probe" | grep -q 'statically linked' \
     || { echo "e2e.host: tests/native/bin/container-probe is not static" >&2; exit 1; }
