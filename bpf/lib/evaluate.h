@@ -61,14 +61,14 @@ static __always_inline void load_args(struct syscall_view *view)
 	}
 }
 
-static __always_inline bool check_holds(const struct arg_check *check, const struct syscall_view *view)
+static __always_inline bool check_holds(const struct arg_check *check, const __u64 *args)
 {
 	__u8 index = check->index;
 	__u64 arg;
 
 	if (index >= 6)
 		return false;
-	arg = view->args[index];
+	arg = args[index];
 	switch (check->op) {
 	case SC_OP_NE:
 		return arg != check->value;
@@ -89,54 +89,77 @@ static __always_inline bool check_holds(const struct arg_check *check, const str
 	}
 }
 
-static __always_inline bool rule_holds(const struct rule_value *rule, const struct syscall_view *view)
+static __always_inline bool rule_holds(const struct rule_value *rule, const __u64 *args)
 {
 	__u32 count = rule->check_count & ~SC_RULE_CONTINUES;
 
 	for (int i = 0; i < SC_MAX_CHECKS; i++) {
 		if (i >= count)
 			break;
-		if (!check_holds(&rule->checks[i], view))
+		if (!check_holds(&rule->checks[i], args))
 			return false;
 	}
 	return true;
 }
 
+/* State of one walk over a syscall's rule entries (bpf_loop's context: on the caller's stack). */
+struct rule_walk {
+	__u64 args[6];
+	__u32 slot;
+	__u32 first_rule;
+	__u32 entry_count;
+	__u32 holds; /* every entry of the current rule so far held */
+	__u32 matched;
+	__u16 rule_index;
+	struct sc_action action;
+};
+
 /*
- * Ordered rules of one syscall: the first whose checks all hold decides. A rule with more than six checks spans
- * consecutive entries, each but the last marked SC_RULE_CONTINUES; out->rule is the rule's index, not the entry's.
+ * One rule entry. A rule with more than six checks spans consecutive entries, each but the last marked
+ * SC_RULE_CONTINUES; the first rule whose entries all hold decides. Returns 1 to stop the walk.
  */
-static __noinline bool first_matching_rule(__u32 slot, __u32 first_rule, __u32 entry_count,
-					   struct syscall_view *view, struct decision *out)
+static long walk_rule_entry(__u32 i, struct rule_walk *walk)
 {
-	struct rule_key key = { .slot = slot };
-	bool holds = true;
-	__u16 rule_index = 0;
+	struct rule_key key = { .slot = walk->slot, .index = walk->first_rule + i };
+	struct rule_value *rule;
+
+	if (i >= walk->entry_count)
+		return 1;
+	rule = bpf_map_lookup_elem(&rules, &key);
+	if (!rule)
+		return 1;
+	/* once a part fails, the rest of that rule need not be checked */
+	if (walk->holds)
+		walk->holds = rule_holds(rule, walk->args);
+	if (rule->check_count & SC_RULE_CONTINUES)
+		return 0;
+	if (walk->holds) {
+		walk->action = rule->action;
+		walk->matched = 1;
+		return 1;
+	}
+	walk->holds = 1;
+	walk->rule_index++;
+	return 0;
+}
+
+/*
+ * Ordered rules of one syscall: the first whose checks all hold decides; out->rule is the rule's index, not the
+ * entry's. bpf_loop keeps the verifier's work independent of how many entries a syscall may have.
+ */
+static __always_inline bool first_matching_rule(__u32 slot, __u32 first_rule, __u32 entry_count,
+						struct syscall_view *view, struct decision *out)
+{
+	struct rule_walk walk = { .slot = slot, .first_rule = first_rule, .entry_count = entry_count, .holds = 1 };
 
 	load_args(view);
-	for (__u32 i = 0; i < SC_MAX_RULES_PER_SYSCALL; i++) {
-		struct rule_value *rule;
-
-		if (i >= entry_count)
-			return false;
-		key.index = first_rule + i;
-		rule = bpf_map_lookup_elem(&rules, &key);
-		if (!rule)
-			return false;
-		/* once a part fails, the rest of that rule need not be checked */
-		if (holds)
-			holds = rule_holds(rule, view);
-		if (rule->check_count & SC_RULE_CONTINUES)
-			continue;
-		if (holds) {
-			out->action = rule->action;
-			out->rule = rule_index;
-			return true;
-		}
-		holds = true;
-		rule_index++;
-	}
-	return false;
+	__builtin_memcpy(walk.args, view->args, sizeof(walk.args));
+	bpf_loop(entry_count < SC_MAX_RULES_PER_SYSCALL ? entry_count : SC_MAX_RULES_PER_SYSCALL, walk_rule_entry, &walk, 0);
+	if (!walk.matched)
+		return false;
+	out->action = walk.action;
+	out->rule = walk.rule_index;
+	return true;
 }
 
 static __always_inline void evaluate(__u32 slot, struct syscall_view *view, struct decision *out)

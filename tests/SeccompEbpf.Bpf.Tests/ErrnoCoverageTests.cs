@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Reflection;
+using SeccompEbpf.Bpf.Enforcement;
+using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Bpf.Tests.Infrastructure;
+using SeccompEbpf.Profiles.Compiled;
+using Xunit.Abstractions;
+using static SeccompEbpf.Bpf.Tests.Infrastructure.TestProfiles;
+
+namespace SeccompEbpf.Bpf.Tests;
+
+/// <summary>
+/// Every syscall of <see cref="LsmHookTable"/> that exists on x86_64, denied with its own errno: where the probe says
+/// BPF LSM works, the call (set up to reach its hook by tests/native/errno-probe) returns -1 with exactly that errno
+/// and its side effect does not happen; where it does not, the engine claims none of them (Bind refuses each).
+/// A control run without any binding shows each call succeeds and takes effect, so the errno comes from the engine.
+/// </summary>
+public sealed class ErrnoCoverageTests(ITestOutputHelper output) : IDisposable
+{
+    private const int FirstErrno = 1000;
+    private readonly EngineScope _scope = new("errnocov");
+
+    public void Dispose() => _scope.Dispose();
+
+    private static bool? ExpectedLsm => Environment.GetEnvironmentVariable("SECCOMP_EBPF_EXPECT_LSM") switch
+    {
+        "1" => true,
+        "0" => false,
+        null or "" => null,
+        var other => throw new InvalidOperationException($"SECCOMP_EBPF_EXPECT_LSM must be 1 or 0, not '{other}'"),
+    };
+
+    /// <summary>The syscalls whose call has no error return: the hook's denial shows only as the change not happening.</summary>
+    private static readonly HashSet<string> NoErrorReturn = ["setfsuid", "setfsgid"];
+
+    private sealed record Outcome(string Kind, long Ret, int Errno, int Effect, string Detail)
+    {
+        public override string ToString() => Kind switch
+        {
+            "result" => $"ret {Ret}, errno {Errno}, side effect {(Effect switch { 1 => "happened", 0 => "did not happen", _ => "not checkable" })}",
+            _ => $"{Kind} {Detail}",
+        };
+    }
+
+    /// <summary>The names of LsmHookTable (its private table: the test must follow every entry, including future ones).</summary>
+    private static List<string> TableSyscalls()
+    {
+        var field = typeof(LsmHookTable).GetField("Entries", BindingFlags.NonPublic | BindingFlags.Static)
+            ?? throw new InvalidOperationException("LsmHookTable.Entries not found: update ErrnoCoverageTests to the table's new shape");
+        var entries = ((string Syscall, string[] Hooks)[])field.GetValue(null)!;
+        return entries.Select(e => e.Syscall).ToList();
+    }
+
+    [Fact]
+    public void EverySyscallClaimedErrnoEnforceableReturnsTheProfilesErrno()
+    {
+        var names = TableSyscalls();
+        var cases = new List<(string Name, uint Nr, ushort Errno)>();
+        var noX86Number = new List<string>();
+        foreach (string name in names)
+        {
+            uint[] numbers = SyscallTable.NumbersOf(X86_64, name).Where(n => (n & SyscallTable.X32Bit) == 0).ToArray();
+            if (numbers.Length == 0)
+                noX86Number.Add(name);
+            else
+                cases.Add((name, Assert.Single(numbers), checked((ushort)(FirstErrno + cases.Count))));
+        }
+        Assert.True(cases.Max(c => c.Errno) <= 4094, "distinctive errnos must stay within the kernel's error range");
+        // the enumeration covers exactly the numbers the planner treats as hooked
+        Assert.Equal(LsmHookTable.CoveredNumbers(X86_64).Where(n => (n & SyscallTable.X32Bit) == 0).Order(), cases.Select(c => c.Nr).Order());
+        output.WriteLine($"not on x86_64 (no syscall number, not exercised): {string.Join(", ", noX86Number)}");
+
+        string workdir = Path.Combine(Path.GetTempPath(), $"sc-errno-{Guid.NewGuid():N}"[..20]);
+        Directory.CreateDirectory(workdir);
+        try
+        {
+            using var engine = _scope.Open();
+            var caps = engine.Capabilities;
+            if (ExpectedLsm is { } expected)
+                Assert.True(expected == caps.CanPreventSyscalls,
+                    $"SECCOMP_EBPF_EXPECT_LSM={(expected ? 1 : 0)} but the engine says BPF LSM is {(caps.CanPreventSyscalls ? "available" : "unavailable: " + caps[KernelMechanism.BpfLsm].Detail)}");
+
+            // control: no binding, each call succeeds and takes effect
+            var control = RunProbe(Path.Combine(workdir, "control"), cases.Select(c => c.Name));
+            var failures = new List<string>();
+            var notExercised = noX86Number.Select(n => $"{n} (no x86_64 number)").ToList();
+            foreach (var c in cases)
+            {
+                var o = control.GetValueOrDefault(c.Name);
+                bool ok = o is { Kind: "result" } && o.Effect != 0
+                    && (o.Ret != -1 || (c.Name == "bpf" && o.Errno == 2 /* ENOENT: no program after id 0 */));
+                if (ok)
+                    continue;
+                if (c.Name == "pivot_root" && o is { Kind: "result", Ret: -1 })
+                    notExercised.Add($"pivot_root (the control call fails here with errno {o.Errno}: this root cannot be pivoted)");
+                else
+                    failures.Add($"control {c.Name} without a binding: {o?.ToString() ?? "no outcome"}");
+            }
+
+            if (!caps.CanPreventSyscalls)
+            {
+                // nothing may be claimed: Refuse turns each ERRNO into a refusal naming the syscall
+                using var cgroup = TestCgroup.Create("errnocov");
+                foreach (var c in cases)
+                {
+                    var profile = Make($"errno-coverage-{c.Name}-{c.Errno}", CompiledAction.Allow, Only(c.Nr, CompiledAction.Errno(c.Errno)));
+                    try
+                    {
+                        var report = engine.Bind(cgroup.Id, profile, EnforcementMode.Enforce);
+                        engine.Unbind(cgroup.Id);
+                        failures.Add($"{c.Name}: Bind with BPF LSM unavailable did not refuse ERRNO({c.Errno}): {string.Join("; ", report.Actions.Select(a => a.Explanation))}");
+                    }
+                    catch (EnforcementRefusedException refused)
+                    {
+                        if (!refused.Message.Contains($"Errno({c.Errno}) for {c.Name} (x86_64)", StringComparison.Ordinal))
+                            failures.Add($"{c.Name}: the refusal does not name it: {refused.Message}");
+                    }
+                }
+                Assert.Empty(engine.Bindings);
+                Report($"errno coverage: 0 syscalls claimed (BPF LSM unavailable: {caps[KernelMechanism.BpfLsm].ErrnoName}; all {cases.Count} x86_64 table syscalls refused), 0 verified, {notExercised.Count} not exercised ({string.Join("; ", notExercised)})");
+                Assert.True(failures.Count == 0, string.Join("\n", failures));
+                return;
+            }
+
+            // enforcement: one cgroup and profile per syscall, all bound before the probe runs
+            using var parent = TestCgroup.Create("errnocov");
+            var cgroups = new Dictionary<string, TestCgroup>();
+            try
+            {
+                foreach (var c in cases)
+                {
+                    var cgroup = cgroups[c.Name] = parent.Child(c.Name);
+                    var profile = Make($"errno-coverage-{c.Name}-{c.Errno}", CompiledAction.Allow, Only(c.Nr, CompiledAction.Errno(c.Errno)));
+                    BindingReport report;
+                    try
+                    {
+                        report = engine.Bind(cgroup.Id, profile, EnforcementMode.Enforce);
+                    }
+                    catch (EnforcementRefusedException refused)
+                    {
+                        failures.Add($"{c.Name}: in the LSM table but Bind refused ERRNO({c.Errno}): {refused.Message}");
+                        continue;
+                    }
+                    if (!report.Actions.Any(a => a.Scope == $"{c.Name} (x86_64)" && a.Mechanism == EnforcementMechanism.LsmHook))
+                        failures.Add($"{c.Name}: the report does not claim an LSM hook: {string.Join("; ", report.Actions.Select(a => $"{a.Mechanism}: {a.Explanation}"))}");
+                }
+
+                var denied = RunProbe(Path.Combine(workdir, "denied"),
+                    cases.Where(c => engine.Bindings.Any(b => b.CgroupId == cgroups[c.Name].Id)).Select(c => $"{c.Name}={cgroups[c.Name].Path}"));
+                var verified = new List<string>();
+                var preventedWithoutErrno = new List<string>();
+                foreach (var c in cases)
+                {
+                    if (!denied.TryGetValue(c.Name, out var o))
+                        continue; // its Bind failed, already reported
+                    if (notExercised.Any(n => n.StartsWith(c.Name + " ", StringComparison.Ordinal)))
+                    {
+                        output.WriteLine($"{c.Name} (not exercised) under ERRNO({c.Errno}): {o}");
+                        continue;
+                    }
+                    if (o.Kind != "result")
+                        failures.Add($"{c.Name} under ERRNO({c.Errno}): {o}");
+                    else if (NoErrorReturn.Contains(c.Name))
+                    {
+                        // the syscall returns the old id whatever happens: only the prevented change is observable
+                        if (o.Effect != 0)
+                            failures.Add($"{c.Name} under ERRNO({c.Errno}): {o}; expected the change to be prevented");
+                        else
+                            preventedWithoutErrno.Add(c.Name);
+                    }
+                    else if (o.Ret != -1 || o.Errno != c.Errno || o.Effect == 1)
+                        failures.Add($"{c.Name} under ERRNO({c.Errno}): {o}; expected ret -1, errno {c.Errno}, no side effect");
+                    else
+                        verified.Add(c.Name);
+                }
+
+                Report($"errno coverage: {cases.Count} syscalls claimed, {verified.Count} verified, {notExercised.Count} not exercised ({string.Join("; ", notExercised)})"
+                    + (preventedWithoutErrno.Count > 0 ? $"; prevented but no errno observable (no error return): {string.Join(", ", preventedWithoutErrno)}" : ""));
+                WriteVmResults(verified);
+                foreach (var failure in failures)
+                    Report("FAIL " + failure);
+                Assert.True(failures.Count == 0, $"{failures.Count} failures among {cases.Count} claimed syscalls:\n{string.Join("\n", failures)}");
+            }
+            finally
+            {
+                foreach (var cgroup in cgroups.Values)
+                    if (engine.Bindings.Any(b => b.CgroupId == cgroup.Id))
+                        engine.Unbind(cgroup.Id);
+            }
+        }
+        finally
+        {
+            Directory.Delete(workdir, recursive: true);
+        }
+    }
+
+    /// <summary>Console.Out of the test host reaches `dotnet test`'s console (ITestOutputHelper text only at detailed verbosity).</summary>
+    private void Report(string line)
+    {
+        output.WriteLine(line);
+        Console.Out.WriteLine(line);
+        Console.Out.Flush();
+    }
+
+    /// <summary>
+    /// The VM harness collects stdout lines starting with VMRESULT from the guest console; xunit keeps ITestOutputHelper
+    /// text inside the test result, so these go to the test host's stdout directly.
+    /// </summary>
+    private void WriteVmResults(IEnumerable<string> verified)
+    {
+        foreach (string name in verified)
+            Report($"VMRESULT errno_syscall={name}");
+    }
+
+    private static Dictionary<string, Outcome> RunProbe(string workdir, IEnumerable<string> caseArgs)
+    {
+        Directory.CreateDirectory(workdir);
+        var info = new ProcessStartInfo(SyscallDriver.BinaryPath("errno-probe"))
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(workdir);
+        foreach (string arg in caseArgs)
+            info.ArgumentList.Add(arg);
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        string stdout = process.StandardOutput.ReadToEnd();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(120)))
+        {
+            process.Kill();
+            throw new TimeoutException("errno-probe did not finish within 120 s (deadlock guard)");
+        }
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"errno-probe exited {process.ExitCode}: {stderr.Result}\n{stdout}");
+
+        var outcomes = new Dictionary<string, Outcome>();
+        foreach (string line in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string[] f = line.Split(' ');
+            outcomes[f[1]] = f[0] switch
+            {
+                "result" => new Outcome("result", long.Parse(f[2]), int.Parse(f[3]), int.Parse(f[4]), ""),
+                _ => new Outcome(f[0], 0, 0, -1, string.Join(' ', f[2..])),
+            };
+        }
+        return outcomes;
+    }
+}
