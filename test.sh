@@ -110,7 +110,7 @@ for tier in $tiers; do
             }
             vm_run engine env \
                 SECCOMP_EBPF_VM_DOTNET_TESTS=tests/SeccompEbpf.Bpf.Tests/bin/Release/net10.0/SeccompEbpf.Bpf.Tests.dll \
-                "SECCOMP_EBPF_VM_DOTNET_FILTER=FullyQualifiedName~CapabilityTests|FullyQualifiedName~BpfDifferential" \
+                "SECCOMP_EBPF_VM_DOTNET_FILTER=FullyQualifiedName~CapabilityTests|FullyQualifiedName~BpfDifferential|FullyQualifiedName~ErrnoCoverage" \
                 tests/vm/run-matrix.sh --suite probe --suite dotnet
             vm_run e2e tests/vm/run-matrix.sh --kernel 6.12 --suite e2e
             tier_pass[vm]=$vm_pass

@@ -17,6 +17,7 @@
 	}
 
 SC_LSM_HOOK(file_open)
+SC_LSM_HOOK(path_mknod) /* needs CONFIG_SECURITY_PATH (Debian: yes, AppArmor needs it) */
 SC_LSM_HOOK(file_ioctl)
 SC_LSM_HOOK(mmap_file)
 SC_LSM_HOOK(file_mprotect)

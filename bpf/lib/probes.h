@@ -32,15 +32,27 @@ int probe_tp_btf(void *ctx)
 	return 0;
 }
 
+/* An LSM program can load and attach and still never run (bpf not in the active LSMs): record that it ran. */
+static __always_inline void probe_mark_ran(void)
+{
+	__u32 key = 0;
+	__s64 ran = 1;
+
+	if (probe_is_target())
+		bpf_map_update_elem(&probe_results, &key, &ran, BPF_ANY);
+}
+
 SEC("lsm/file_open")
 int probe_lsm(void *ctx)
 {
+	probe_mark_ran();
 	return 0;
 }
 
 SEC("lsm_cgroup/file_open")
 int probe_lsm_cgroup(void *ctx)
 {
+	probe_mark_ran();
 	return 1; /* allow */
 }
 

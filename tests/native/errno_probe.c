@@ -17,6 +17,8 @@
  *   died <syscall> <wait-status>
  *   unknown <syscall>
  *
+ * Besides the syscall names, the cases open+O_CREAT, openat+O_CREAT and openat2+O_CREAT create a new file.
+ *
  * Ids are changed to 65534 (nobody) by the setuid/setgid cases so that each call is a real change that
  * reaches task_fix_setuid/task_fix_setgid; the children are disposable.
  */
@@ -220,6 +222,10 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 	else if (IS("openat")) ret = syscall(SYS_openat, AT_FDCWD, file_a, O_RDONLY);
 	else if (IS("openat2")) ret = syscall(SYS_openat2, AT_FDCWD, file_a, &how, sizeof(how));
 	else if (IS("creat")) ret = syscall(SYS_creat, path_b, 0600);
+	/* the O_CREAT forms of the open family (same syscall numbers): creating a new file */
+	else if (IS("open+O_CREAT")) ret = syscall(SYS_open, path_b, O_RDWR | O_CREAT | O_EXCL, 0600);
+	else if (IS("openat+O_CREAT")) ret = syscall(SYS_openat, AT_FDCWD, path_b, O_RDWR | O_CREAT | O_EXCL, 0600);
+	else if (IS("openat2+O_CREAT")) { how.flags = O_RDWR | O_CREAT | O_EXCL; how.mode = 0600; ret = syscall(SYS_openat2, AT_FDCWD, path_b, &how, sizeof(how)); }
 	else if (IS("open_by_handle_at")) ret = syscall(SYS_open_by_handle_at, fd, handle, O_RDONLY);
 	else if (IS("ioctl")) { int n = 0; ret = syscall(SYS_ioctl, fd, FIONREAD, &n); }
 	else if (IS("mmap")) ret = syscall(SYS_mmap, 0, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -264,7 +270,7 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 	o.ret = ret;
 	o.err = ret == -1 ? errno : 0;
 
-	if (IS("creat") || IS("mkdir") || IS("mkdirat") || IS("link") || IS("linkat") || IS("symlink") || IS("symlinkat"))
+	if (IS("creat") || IS("open+O_CREAT") || IS("openat+O_CREAT") || IS("openat2+O_CREAT") || IS("mkdir") || IS("mkdirat") || IS("link") || IS("linkat") || IS("symlink") || IS("symlinkat"))
 		o.effect = exists(path_b);
 	else if (IS("rename") || IS("renameat") || IS("renameat2"))
 		o.effect = exists(path_b) || !exists(file_a);

@@ -14,7 +14,9 @@ internal static class LsmHookTable
 {
     private static readonly (string Syscall, string[] Hooks)[] Entries =
     [
-        ("open", ["file_open"]), ("openat", ["file_open"]), ("openat2", ["file_open"]), ("creat", ["file_open"]),
+        // O_CREAT of a new file passes path_mknod (may_o_create) before the file exists; file_open comes after it.
+        ("open", ["path_mknod", "file_open"]), ("openat", ["path_mknod", "file_open"]), ("openat2", ["path_mknod", "file_open"]),
+        ("creat", ["path_mknod", "file_open"]),
         ("open_by_handle_at", ["file_open"]),
         ("ioctl", ["file_ioctl"]),
         ("mmap", ["mmap_file"]), ("mmap2", ["mmap_file"]),
@@ -29,10 +31,11 @@ internal static class LsmHookTable
         ("kill", ["task_kill"]), ("tkill", ["task_kill"]), ("tgkill", ["task_kill"]),
         ("rt_sigqueueinfo", ["task_kill"]), ("rt_tgsigqueueinfo", ["task_kill"]),
         ("prctl", ["task_prctl"]),
-        ("setuid", ["task_fix_setuid"]), ("setreuid", ["task_fix_setuid"]), ("setresuid", ["task_fix_setuid"]), ("setfsuid", ["task_fix_setuid"]),
-        ("setuid32", ["task_fix_setuid"]), ("setreuid32", ["task_fix_setuid"]), ("setresuid32", ["task_fix_setuid"]), ("setfsuid32", ["task_fix_setuid"]),
-        ("setgid", ["task_fix_setgid"]), ("setregid", ["task_fix_setgid"]), ("setresgid", ["task_fix_setgid"]), ("setfsgid", ["task_fix_setgid"]),
-        ("setgid32", ["task_fix_setgid"]), ("setregid32", ["task_fix_setgid"]), ("setresgid32", ["task_fix_setgid"]), ("setfsgid32", ["task_fix_setgid"]),
+        // setfsuid/setfsgid are absent: a denied call returns the old id, as a successful one does, so no errno shows.
+        ("setuid", ["task_fix_setuid"]), ("setreuid", ["task_fix_setuid"]), ("setresuid", ["task_fix_setuid"]),
+        ("setuid32", ["task_fix_setuid"]), ("setreuid32", ["task_fix_setuid"]), ("setresuid32", ["task_fix_setuid"]),
+        ("setgid", ["task_fix_setgid"]), ("setregid", ["task_fix_setgid"]), ("setresgid", ["task_fix_setgid"]),
+        ("setgid32", ["task_fix_setgid"]), ("setregid32", ["task_fix_setgid"]), ("setresgid32", ["task_fix_setgid"]),
         ("mount", ["sb_mount"]), ("umount", ["sb_umount"]), ("umount2", ["sb_umount"]), ("pivot_root", ["sb_pivotroot"]),
         ("bpf", ["bpf"]),
     ];

@@ -60,16 +60,20 @@ public static partial class CapabilityProber
         {
             return Refused(mechanism, e, $"load of {section} refused");
         }
+        bool isLsm = mechanism is KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup;
+        bool ran;
         try
         {
             if (mechanism == KernelMechanism.LsmCgroup)
             {
                 using var root = OpenCgroupRoot();
                 using var cgroupLink = obj.AttachCgroup(program, root.Fd);
+                ran = !isLsm || HookRan(obj);
             }
             else
             {
                 using var link = obj.Attach(program);
+                ran = !isLsm || HookRan(obj);
             }
         }
         catch (BpfException e)
@@ -80,7 +84,21 @@ public static partial class CapabilityProber
         {
             return new MechanismProbe(mechanism, false, 2, e.Message);
         }
-        return new MechanismProbe(mechanism, true, 0, $"{section} loaded and attached");
+        if (!ran)
+            return new MechanismProbe(mechanism, false, 95,
+                $"{section} loaded and attached, but the hook never ran: bpf is not among the active LSMs ({ActiveLsms()}; boot with lsm=...,bpf)");
+        return new MechanismProbe(mechanism, true, 0, isLsm ? $"{section} loaded, attached and ran" : $"{section} loaded and attached");
+    }
+
+    /// <summary>Opens a file so file_open runs, then asks whether the attached probe saw it.</summary>
+    private static bool HookRan(BpfObject obj)
+    {
+        var results = obj.Map("probe_results");
+        results.Update(0u, 0L);
+        using (File.OpenRead("/proc/self/stat"))
+        {
+        }
+        return results.TryLookup(0u, out long ran) && ran == 1;
     }
 
     private static IEnumerable<MechanismProbe> ProbeSignalAndAncestor(byte[] image)
