@@ -14,9 +14,9 @@ internal static class LsmHookTable
 {
     private static readonly (string Syscall, string[] Hooks)[] Entries =
     [
-        // O_CREAT of a new file passes path_mknod (may_o_create) before the file exists; file_open comes after it.
-        ("open", ["path_mknod", "file_open"]), ("openat", ["path_mknod", "file_open"]), ("openat2", ["path_mknod", "file_open"]),
-        ("creat", ["path_mknod", "file_open"]),
+        // O_CREAT of a new file passes path_mknod (may_o_create) before the file exists, and file_open after it.
+        ("open", ["file_open", "path_mknod"]), ("openat", ["file_open", "path_mknod"]), ("openat2", ["file_open", "path_mknod"]),
+        ("creat", ["file_open", "path_mknod"]),
         ("open_by_handle_at", ["file_open"]),
         ("ioctl", ["file_ioctl"]),
         ("mmap", ["mmap_file"]), ("mmap2", ["mmap_file"]),
