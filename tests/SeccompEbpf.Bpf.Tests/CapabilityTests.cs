@@ -18,13 +18,6 @@ public sealed class CapabilityTests : IDisposable
 
     public void Dispose() => _scope.Dispose();
 
-    private static bool? ExpectedLsm => Environment.GetEnvironmentVariable("SECCOMP_EBPF_EXPECT_LSM") switch
-    {
-        "1" => true,
-        "0" => false,
-        null or "" => null,
-        var other => throw new InvalidOperationException($"SECCOMP_EBPF_EXPECT_LSM must be 1 or 0, not '{other}'"),
-    };
 
     [Fact]
     public void ProbeReportsEachMechanismWithTheKernelsReason()
@@ -47,9 +40,7 @@ public sealed class CapabilityTests : IDisposable
     private static void AssertProbeMatchesExpectation(EnforcementEngine engine)
     {
         var caps = engine.Capabilities;
-        if (ExpectedLsm is { } expected)
-            Assert.True(expected == caps.CanPreventSyscalls,
-                $"SECCOMP_EBPF_EXPECT_LSM={(expected ? 1 : 0)} but the engine says BPF LSM is {(caps.CanPreventSyscalls ? "available" : "unavailable: " + caps[KernelMechanism.BpfLsm].Detail)}");
+        LsmExpectation.AssertProbeAgrees(caps);
     }
 
     [Fact]

@@ -22,13 +22,6 @@ public sealed class ErrnoCoverageTests(ITestOutputHelper output) : IDisposable
 
     public void Dispose() => _scope.Dispose();
 
-    private static bool? ExpectedLsm => Environment.GetEnvironmentVariable("SECCOMP_EBPF_EXPECT_LSM") switch
-    {
-        "1" => true,
-        "0" => false,
-        null or "" => null,
-        var other => throw new InvalidOperationException($"SECCOMP_EBPF_EXPECT_LSM must be 1 or 0, not '{other}'"),
-    };
 
     private sealed record Outcome(string Kind, long Ret, int Errno, int Effect, string Detail)
     {
@@ -78,9 +71,7 @@ public sealed class ErrnoCoverageTests(ITestOutputHelper output) : IDisposable
         {
             using var engine = _scope.Open();
             var caps = engine.Capabilities;
-            if (ExpectedLsm is { } expected)
-                Assert.True(expected == caps.CanPreventSyscalls,
-                    $"SECCOMP_EBPF_EXPECT_LSM={(expected ? 1 : 0)} but the engine says BPF LSM is {(caps.CanPreventSyscalls ? "available" : "unavailable: " + caps[KernelMechanism.BpfLsm].Detail)}");
+            LsmExpectation.AssertProbeAgrees(caps);
 
             // control: no binding, each call succeeds and takes effect
             var control = RunProbe(Path.Combine(workdir, "control"), cases.Select(c => c.Name));
