@@ -127,15 +127,7 @@ public sealed class GoldenVectorTests(ITestOutputHelper output)
     public async Task LargeResponseReachesTheWireInMuxFramesOfAtMost4096Bytes()
     {
         string annotation = new('z', 20_000);
-        var plugin = new RecordingPlugin
-        {
-            OnCreate = (_, _, _) =>
-            {
-                var response = new CreateContainerResponse { Adjust = new ContainerAdjustment() };
-                response.Adjust.Annotations["big"] = annotation;
-                return ValueTask.FromResult(response);
-            },
-        };
+        var plugin = RecordingPlugin.AnnotatingCreate(annotation);
         await using var harness = new PluginHarness(plugin, output);
         _ = harness.StartPlugin();
         await using var peer = new RawRuntimePeer(await harness.Runtime.AcceptRawAsync());

@@ -144,15 +144,7 @@ public sealed class NriPluginTests(ITestOutputHelper output)
     public async Task LargeAdjustmentArrivesIntactInChunkedFrames()
     {
         string annotation = new('a', 20_000);
-        var plugin = new RecordingPlugin
-        {
-            OnCreate = (_, _, _) =>
-            {
-                var response = new CreateContainerResponse { Adjust = new ContainerAdjustment() };
-                response.Adjust.Annotations["big"] = annotation;
-                return ValueTask.FromResult(response);
-            },
-        };
+        var plugin = RecordingPlugin.AnnotatingCreate(annotation);
         await using var harness = new PluginHarness(plugin, output);
         FakeRuntimeConnection runtime = await harness.ConnectAsync();
         await runtime.HandshakeAsync();

@@ -10,6 +10,17 @@ internal class RecordingPlugin :
     ICreateContainerHandler, IPostCreateContainerHandler, IStartContainerHandler, IPostStartContainerHandler,
     IUpdateContainerHandler, IPostUpdateContainerHandler, IStopContainerHandler, IRemoveContainerHandler
 {
+    /// <summary>A plugin whose CreateContainer reply carries one annotation of the given value (large replies span several mux frames).</summary>
+    public static RecordingPlugin AnnotatingCreate(string value) => new()
+    {
+        OnCreate = (_, _, _) =>
+        {
+            var response = new CreateContainerResponse { Adjust = new ContainerAdjustment() };
+            response.Adjust.Annotations["big"] = value;
+            return ValueTask.FromResult(response);
+        },
+    };
+
     public Channel<string> Events { get; } = Channel.CreateUnbounded<string>();
 
     public NriRuntimeInfo? ConfiguredWith { get; private set; }
