@@ -124,7 +124,8 @@ try
     engine.Rebind(managed, DockerSized(new CompiledAction(SeccompAction.Log), "bench-log"), EnforcementMode.Enforce);
     Row("managed, getppid logged (default rate limit 1000/s per container)", managedDir);
     engine.Unbind(managed);
-    using (var unlimited = EnforcementEngine.Open(options with { LogEventsPerSecondPerContainer = 0, DetachOnExit = false }, loggers))
+    // A second engine with its own pin root: its own maps and ring buffer, so no other reader takes its events.
+    using (var unlimited = EnforcementEngine.Open(options with { PinRoot = pinRoot + "-unlimited", LogEventsPerSecondPerContainer = 0 }, loggers))
     {
         unlimited.Bind(managed, DockerSized(new CompiledAction(SeccompAction.Log), "bench-log"), EnforcementMode.Enforce);
         long drained = 0;
