@@ -106,17 +106,8 @@ internal sealed partial class PolicyController
                         continue;
                     }
                     LogReselected(pod.Namespace, pod.Name, container.Name, next.ProfileReference ?? "-", next.Mode.ToString());
-                    _rebindingFrom = old?.ProfileReference is { } was ? $"{was} v{old.Profile?.Version}" : null;
-                    try
-                    {
-                        _policies[container.Id] = container.Phase == ContainerPhase.Started
-                            ? BindLocked(updated, container, next, veto: false)
-                            : next with { State = next.WantsBinding ? PolicyState.Pending : PolicyState.Unmanaged };
-                    }
-                    finally
-                    {
-                        _rebindingFrom = null;
-                    }
+                    _policies[container.Id] = ReplaceLocked(updated, container, next,
+                        from: old?.ProfileReference is { } was ? $"{was} v{old.Profile?.Version}" : null);
                     changed.Add(container.Id);
                 }
             }
@@ -154,17 +145,7 @@ internal sealed partial class PolicyController
                 var outcome = fallback is null ? "the container is no longer managed (no usable policy.defaultProfile)" : $"the container falls back to the default profile {fallback}";
                 LogFellBack(pod.Namespace, pod.Name, container.Name, reference, outcome);
                 Notice(PolicyNoticeKind.FellBack, pod, container.Name, $"{why}; {outcome}");
-                _rebindingFrom = $"{reference} v{policy.Profile?.Version}";
-                try
-                {
-                    _policies[container.Id] = container.Phase == ContainerPhase.Started
-                        ? BindLocked(pod, container, next, veto: false)
-                        : next with { State = next.WantsBinding ? PolicyState.Pending : PolicyState.Unmanaged };
-                }
-                finally
-                {
-                    _rebindingFrom = null;
-                }
+                _policies[container.Id] = ReplaceLocked(pod, container, next, from: $"{reference} v{policy.Profile?.Version}");
                 changed.Add(container.Id);
             }
         }

@@ -187,6 +187,25 @@ internal sealed partial class PolicyController
         }
     }
 
+    /// <summary>
+    /// A new policy for a container that already exists (apply, annotation edit, fallback): bound at once when it runs,
+    /// pending until StartContainer otherwise. <paramref name="from"/> names what it replaces, for the Kubernetes Event.
+    /// </summary>
+    private ContainerPolicy ReplaceLocked(PodRecord pod, ContainerRecord container, ContainerPolicy next, string? from = null)
+    {
+        if (container.Phase != ContainerPhase.Started)
+            return next with { State = next.WantsBinding ? PolicyState.Pending : PolicyState.Unmanaged };
+        _rebindingFrom = from;
+        try
+        {
+            return BindLocked(pod, container, next, veto: false);
+        }
+        finally
+        {
+            _rebindingFrom = null;
+        }
+    }
+
     private void UnbindLocked(ContainerPolicy policy)
     {
         if (policy.BoundCgroupId == 0)
@@ -265,9 +284,7 @@ internal sealed partial class PolicyController
                 if (policy.WantsBinding && policy.Profile is null)
                     policy = policy with { Profile = _profiles.Get(policy.ProfileReference!) };
                 LogApplied(pod.Namespace, pod.Name, container.Name, policy.ProfileReference ?? "-", policy.Mode.ToString());
-                _policies[container.Id] = container.Phase == ContainerPhase.Started
-                    ? BindLocked(pod, container, policy, veto: false)
-                    : policy;
+                _policies[container.Id] = ReplaceLocked(pod, container, policy);
             }
         }
         return targets.Select(c => c.Id).ToList();
