@@ -5,8 +5,11 @@
 #   TIERS="unit e2e" ./test.sh   a subset, for development only: CI always runs every tier
 #
 # Tiers: unit (NRI library, profile engine), bpf (real BPF programs in this host's kernel), e2e (a real containerd
-# with NRI driven through the CRI), vm (stock Debian kernels under qemu, where BPF LSM can deny with errno).
+# with NRI driven through the CRI: the system's 1.7, then a private 2.x for the lifecycle and policy tests),
+# vm (stock Debian kernels under qemu, where BPF LSM can deny with errno).
 # A tier that runs no test, skips a test, or does not run at all fails the whole run.
+# The compat (i386) cases run in the bpf tier when this kernel runs i386 binaries (probed), and in every vm kernel;
+# the summary says where they ran, and the run fails if they ran nowhere that should have run them.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
@@ -30,21 +33,46 @@ echo "== dependencies"
 scripts/install-deps.sh runtime build test
 command -v dotnet >/dev/null || { echo "test.sh: the .NET 10 SDK (dotnet) is required" >&2; exit 1; }
 
+if [[ " $tiers " == *" e2e "* ]]; then
+    # containerd 2.x, unpacked privately beside the system's 1.7 (never installed over it).
+    containerd2_bin=$(scripts/install-containerd2.sh)
+    # ContainerdRegistrationTests check install.sh's registration against 2.x's own config.
+    export SECCOMP_EBPF_CONTAINERD2_BIN=$containerd2_bin
+fi
+
 echo "== build"
 make -s -C tests/native
 dotnet build SeccompEbpf.sln -c Release -nologo -v q -clp:ErrorsOnly
 
-declare -A tier_pass tier_fail tier_skip tier_secs
-summary_rows=()
+# Where the compat (i386) cases can run: this kernel, or only the qemu guests (Debian's kernels have IA32 emulation).
+if ia32_error=$(tests/native/bin/ia32-probe 2>&1); then
+    host_ia32=yes
+else
+    host_ia32=no
+    ia32_error=$(tail -n 1 <<< "$ia32_error")
+    echo "test.sh: this kernel cannot run i386 binaries (${ia32_error:-ia32-probe failed}): the compat cases run in the vm tier only" >&2
+fi
 
-# Runs one test project; records counts from its trx file.
+declare -A tier_pass tier_fail tier_secs
+rows=()
+compat_host=0
+
+# Counts the results of tests whose name contains PATTERN with outcome OUTCOME in a trx file.
+trx_count() {
+    local trx=$1 pattern=$2 outcome=$3
+    [ -f "$trx" ] || { echo 0; return; }
+    grep -o '<UnitTestResult [^>]*>' "$trx" | grep -F "$pattern" | grep -c " outcome=\"$outcome\"" || true
+}
+
+# Runs one test project; records counts from its trx file under ROW (a summary row: tier plus what it ran against).
 run_dotnet_tier() {
-    local tier=$1 project=$2 filter=${3:-}
+    local tier=$1 project=$2 filter=${3:-} row=${4:-$1}
     local name out trx t0 rc=0
     name=$(basename "$project")
-    out="$results/$tier"
+    out="$results/${row//[^A-Za-z0-9.-]/_}"
     t0=$(date +%s)
-    echo "== tier $tier: $name"
+    [[ " ${rows[*]} " == *" $row "* ]] || rows+=("$row")
+    echo "== tier $tier: $name${filter:+ ($filter)}${4:+ [$4]}"
     dotnet test "$project" -c Release --no-build --nologo ${filter:+--filter "$filter"} \
         --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
         --results-directory "$out" || rc=$?
@@ -69,9 +97,22 @@ run_dotnet_tier() {
         echo "test.sh: tier $tier ($name) skipped $skipped tests; skipped is not passed" >&2
         failed=$(( failed + skipped ))
     fi
-    tier_pass[$tier]=$(( ${tier_pass[$tier]:-0} + ${passed:-0} ))
-    tier_fail[$tier]=$(( ${tier_fail[$tier]:-0} + ${failed:-0} ))
-    tier_secs[$tier]=$(( ${tier_secs[$tier]:-0} + $(date +%s) - t0 ))
+    tier_pass[$row]=$(( ${tier_pass[$row]:-0} + ${passed:-0} ))
+    tier_fail[$row]=$(( ${tier_fail[$row]:-0} + ${failed:-0} ))
+    tier_secs[$row]=$(( ${tier_secs[$row]:-0} + $(date +%s) - t0 ))
+    last_trx=$trx
+}
+
+# Every test of a containerd run must have reported the containerd it ran against (ContainerdInstance does).
+check_containerd_reports() {
+    local row=$1 trx=$2 version=$3 executed reported
+    executed=$(grep -o '<UnitTestResult [^>]*>' "$trx" 2>/dev/null | grep -c ' outcome="\(Passed\|Failed\)"' || true)
+    reported=$(grep -o "containerd $version (" "$trx" 2>/dev/null | wc -l)
+    echo "test.sh: $row: $reported of $executed tests reported containerd $version"
+    if [ "$executed" = 0 ] || [ "$reported" -lt "$executed" ]; then
+        echo "test.sh: $row: every test must report containerd $version" >&2
+        tier_fail[$row]=$(( ${tier_fail[$row]:-0} + 1 ))
+    fi
 }
 
 for tier in $tiers; do
@@ -81,11 +122,23 @@ for tier in $tiers; do
             run_dotnet_tier unit tests/SeccompEbpf.Profiles.Tests
             ;;
         bpf)
-            run_dotnet_tier bpf tests/SeccompEbpf.Bpf.Tests
+            if [ "$host_ia32" = yes ]; then
+                run_dotnet_tier bpf tests/SeccompEbpf.Bpf.Tests
+                compat_host=$(trx_count "$last_trx" CompatArchTests Passed)
+            else
+                run_dotnet_tier bpf tests/SeccompEbpf.Bpf.Tests "Category!=compat32" "bpf (no i386 here)"
+            fi
             ;;
         e2e)
             # ERRNO scenarios need BPF LSM: they run in the vm tier (Category=vm), not on this host.
-            run_dotnet_tier e2e tests/SeccompEbpf.E2E.Tests "Category!=vm"
+            v1=$(containerd --version | awk '{ print $3 }')
+            run_dotnet_tier e2e tests/SeccompEbpf.E2E.Tests "Category!=vm" "e2e containerd $v1"
+            check_containerd_reports "e2e containerd $v1" "$last_trx" "$v1"
+            # containerd 2.x: the classes marked Containerd=every (NRI lifecycle, policies) again, with a version 3 config.
+            v2=$("$containerd2_bin/containerd" --version | awk '{ print $3 }')
+            SECCOMP_EBPF_CONTAINERD_BIN=$containerd2_bin \
+                run_dotnet_tier e2e tests/SeccompEbpf.E2E.Tests "Category!=vm&Containerd=every" "e2e containerd $v2"
+            check_containerd_reports "e2e containerd $v2" "$last_trx" "$v2"
             ;;
         vm)
             t0=$(date +%s)
@@ -108,11 +161,14 @@ for tier in $tiers; do
                 fi
                 vm_pass=$(( vm_pass + p )); vm_fail=$(( vm_fail + f ))
             }
+            # CompatArchTests run in every guest whatever this host can do; VMTEST lines say where they ran.
             vm_run engine env \
                 SECCOMP_EBPF_VM_DOTNET_TESTS=tests/SeccompEbpf.Bpf.Tests/bin/Release/net10.0/SeccompEbpf.Bpf.Tests.dll \
-                "SECCOMP_EBPF_VM_DOTNET_FILTER=FullyQualifiedName~CapabilityTests|FullyQualifiedName~BpfDifferential|FullyQualifiedName~ErrnoCoverage" \
+                "SECCOMP_EBPF_VM_DOTNET_FILTER=FullyQualifiedName~CapabilityTests|FullyQualifiedName~BpfDifferential|FullyQualifiedName~ErrnoCoverage|FullyQualifiedName~CompatArchTests" \
+                SECCOMP_EBPF_VM_DOTNET_REPORT=CompatArchTests \
                 tests/vm/run-matrix.sh --suite probe --suite dotnet
             vm_run e2e tests/vm/run-matrix.sh --kernel 6.12 --suite e2e
+            rows+=(vm)
             tier_pass[vm]=$vm_pass
             tier_fail[vm]=$vm_fail
             tier_secs[vm]=$(( $(date +%s) - t0 ))
@@ -124,22 +180,51 @@ for tier in $tiers; do
     esac
 done
 
+# Where the compat (i386) cases ran: the host's bpf tier (when it can run i386) and each vm kernel.
+compat_summary() {
+    local log kernel passed failed where=() missing=0
+    if [[ " $tiers " == *" bpf "* ]]; then
+        if [ "$host_ia32" = yes ]; then
+            where+=("host bpf tier: $compat_host passed")
+            [ "$compat_host" -gt 0 ] || { echo "test.sh: the host runs i386 binaries but no compat case passed in the bpf tier" >&2; missing=1; }
+        else
+            where+=("host: not run (no i386 binaries: ${ia32_error:-exec failed})")
+        fi
+    fi
+    if [[ " $tiers " == *" vm "* ]]; then
+        for log in "$results"/vm-engine/*.console.log; do
+            [ -f "$log" ] || continue
+            kernel=$(basename "$log" .console.log)
+            passed=$(grep -ac 'VMTEST .*outcome=Passed .*CompatArchTests' "$log" || true)
+            failed=$(grep -a 'VMTEST .*CompatArchTests' "$log" | grep -vc 'outcome=Passed' || true)
+            if [ "$failed" = 0 ]; then where+=("vm $kernel: $passed passed"); else where+=("vm $kernel: $passed passed, $failed not passed"); fi
+            [ "$passed" -gt 0 ] || { echo "test.sh: no compat case passed in the $kernel guest" >&2; missing=1; }
+        done
+        [ -n "$(ls "$results"/vm-engine/*.console.log 2>/dev/null)" ] || { echo "test.sh: the vm tier left no guest log: the compat cases did not run there" >&2; missing=1; }
+    fi
+    [ ${#where[@]} -eq 0 ] || echo "compat (i386) cases: $(printf '%s; ' "${where[@]}" | sed 's/; $//')"
+    return "$missing"
+}
+
 total_pass=0
 total_fail=0
 echo
 echo "== summary"
-printf '%-6s %8s %8s %8s\n' tier passed failed seconds
-for tier in $tiers; do
-    printf '%-6s %8s %8s %8s\n' "$tier" "${tier_pass[$tier]:-0}" "${tier_fail[$tier]:-0}" "${tier_secs[$tier]:-0}"
-    total_pass=$(( total_pass + ${tier_pass[$tier]:-0} ))
-    total_fail=$(( total_fail + ${tier_fail[$tier]:-0} ))
+printf '%-34s %8s %8s %8s\n' tier passed failed seconds
+for row in "${rows[@]}"; do
+    printf '%-34s %8s %8s %8s\n' "$row" "${tier_pass[$row]:-0}" "${tier_fail[$row]:-0}" "${tier_secs[$row]:-0}"
+    total_pass=$(( total_pass + ${tier_pass[$row]:-0} ))
+    total_fail=$(( total_fail + ${tier_fail[$row]:-0} ))
 done
+compat_summary || total_fail=$(( total_fail + 1 ))
 for table in "$results"/vm-*/table.txt; do
     [ -f "$table" ] || continue
     echo
     echo "vm $(basename "$(dirname "$table")" | sed 's/^vm-//'): per-kernel table"
     cat "$table"
 done
-echo "total time: $(( $(date +%s) - started )) s"
+elapsed=$(( $(date +%s) - started ))
+# CI's budget for this run is 40 minutes on 2 cores (its hard limit is 90).
+echo "total time: $elapsed s (budget 2400 s$([ "$elapsed" -le 2400 ] || echo ', OVER BUDGET'))"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ]

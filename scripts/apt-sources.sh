@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Adds Debian trixie (pinned low) and bookworm-backports to apt, reusing the archive URI that this
-# machine's existing Debian source entry already names. No archive host is written into this repository:
+# Adds Debian trixie (pinned low), bookworm-backports and sid (pinned at -1: never installed, only
+# `apt-get download`ed by exact version into private prefixes: containerd 2.x, the newest kernel for the qemu
+# matrix) to apt, reusing the archive URI that this machine's existing Debian source entry already names. No archive host is written into this repository:
 # the machine's own configuration decides where packages come from.
 set -euo pipefail
 
@@ -45,6 +46,12 @@ URIs: $uri
 Suites: trixie
 Components: main
 Signed-By: $keyring
+
+Types: deb
+URIs: $uri
+Suites: sid
+Components: main
+Signed-By: $keyring
 SRC
 )
 if [ ! -f "$target" ] || [ "$(cat "$target")" != "$want" ]; then
@@ -56,4 +63,12 @@ cat > "$prefs_dir/seccomp-ebpf-trixie" <<PREF
 Package: *
 Pin: release n=trixie
 Pin-Priority: 100
+PREF
+
+# sid is never a candidate for installation: its packages are only downloaded by exact version and
+# unpacked privately (scripts/install-containerd2.sh, tests/vm/run-matrix.sh).
+cat > "$prefs_dir/seccomp-ebpf-sid" <<PREF
+Package: *
+Pin: release n=sid
+Pin-Priority: -1
 PREF

@@ -2,7 +2,8 @@
 # Registers SeccompEbpf with containerd by making sure NRI is enabled in containerd's config.
 #   containerd-nri.sh enable CONFIG [--external]   containerd 1.7 (version = 2): ensure [plugins."io.containerd.nri.v1.nri"]
 #                                                  has disable = false (and disable_connections = false with --external);
-#                                                  containerd 2.x (version = 3) enables NRI by default: left intact.
+#                                                  containerd 2.x (version = 3) enables NRI by default: a config without
+#                                                  the section is left intact, one that disables NRI is switched on.
 #   containerd-nri.sh restore CONFIG               put back the original saved by the first change.
 # Prints "changed" or "unchanged". The original is kept once, as CONFIG.seccomp-ebpf.orig.
 set -euo pipefail
@@ -42,18 +43,18 @@ if [ ! -f "$config" ]; then
 fi
 
 version=$(sed -n 's/^[[:space:]]*version[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$config" | head -1)
-if [ "${version:-1}" -ge 3 ]; then
-    echo "unchanged (containerd config version $version: NRI is enabled by default)" >&2
-    echo unchanged
-    exit 0
-fi
+# 2.x (version 3) enables NRI unless its section says otherwise: only an existing section is edited there.
+add_missing=true
+[ "${version:-1}" -ge 3 ] && add_missing=false
 
+# The section header in either TOML quoting: "..." (1.7's config default) or '...' (2.x's).
+nri_header='^[[:space:]]*\[plugins\.["\047]io\.containerd\.nri\.v1\.nri["\047]\][[:space:]]*$'
 tmp=$(mktemp)
-awk -v external="$external" '
+awk -v external="$external" -v add_missing="$add_missing" -v nri_header="$nri_header" '
     function header(line) { return line ~ /^[[:space:]]*\[/ }
     {
         if (header($0)) {
-            in_nri = ($0 ~ /^[[:space:]]*\[plugins\."io\.containerd\.nri\.v1\.nri"\][[:space:]]*$/)
+            in_nri = ($0 ~ nri_header)
             if (in_nri) seen = 1
         }
         if (in_nri && $0 ~ /^[[:space:]]*disable[[:space:]]*=/) { sub(/=.*/, "= false") }
@@ -61,7 +62,7 @@ awk -v external="$external" '
         print
     }
     END {
-        if (!seen) {
+        if (!seen && add_missing == "true") {
             print ""
             print "[plugins.\"io.containerd.nri.v1.nri\"]"
             print "  disable = false"
@@ -74,9 +75,9 @@ awk -v external="$external" '
         }
     }' "$config" > "$tmp"
 
-# A section that had no "disable" key at all still means disabled on 1.7: add it.
-if ! awk '/^[[:space:]]*\[/ { s = ($0 ~ /nri\.v1\.nri"\]/) } s && /^[[:space:]]*disable[[:space:]]*=/ { f = 1 } END { exit !f }' "$tmp"; then
-    awk '{ print } /^[[:space:]]*\[plugins\."io\.containerd\.nri\.v1\.nri"\][[:space:]]*$/ { print "  disable = false" }' "$tmp" > "$tmp.2"
+# A section that had no "disable" key at all still means disabled on 1.7: add it (2.x's default is enabled).
+if $add_missing && ! awk -v h="$nri_header" '/^[[:space:]]*\[/ { s = ($0 ~ h) } s && /^[[:space:]]*disable[[:space:]]*=/ { f = 1 } END { exit !f }' "$tmp"; then
+    awk -v h="$nri_header" '{ print } $0 ~ h { print "  disable = false" }' "$tmp" > "$tmp.2"
     mv "$tmp.2" "$tmp"
 fi
 

@@ -71,6 +71,7 @@ internal sealed partial class NriSession
     {
         List<PodSandbox> pods;
         List<Container> containers;
+        long started = Environment.TickCount64;
         lock (_syncLock)
         {
             _syncPods.AddRange(request.Pods);
@@ -89,12 +90,48 @@ internal sealed partial class NriSession
         if (_handlers.Synchronize is { } handler)
         {
             using HandlerScope scope = HandlerScope.Enter();
-            response.Update.AddRange(await handler.SynchronizeAsync(pods, containers, ct).ConfigureAwait(false));
+            try
+            {
+                response.Update.AddRange(await handler.SynchronizeAsync(pods, containers, ct).ConfigureAwait(false));
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested && !_trunk.IsClosed)
+            {
+                CloseAfterLateSynchronize(TimeSpan.FromMilliseconds(Environment.TickCount64 - started));
+                throw;
+            }
+        }
+
+        var elapsed = TimeSpan.FromMilliseconds(Environment.TickCount64 - started);
+        if (elapsed >= RequestTimeout)
+        {
+            CloseAfterLateSynchronize(elapsed);
+            return response;
         }
 
         _logger.LogInformation("Synchronized {Pods} pod(s) and {Containers} container(s)", pods.Count, containers.Count);
         _plugin.OnSynchronized(pods.Count, containers.Count);
         return response;
+    }
+
+    private TimeSpan RequestTimeout => _plugin.Runtime?.RequestTimeout ?? s_defaultRequestTimeout;
+
+    /// <summary>
+    /// A Synchronize reply the runtime gave up on leaves a dead connection: containerd 1.7 keeps the socket open but
+    /// sends no further events, so every later container would start without the plugin. The only way back is a
+    /// new registration: close once the reply is on its way; external mode then reconnects and synchronizes again.
+    /// </summary>
+    private void CloseAfterLateSynchronize(TimeSpan elapsed)
+    {
+        _logger.LogWarning(
+            "Synchronize took {Elapsed} ms, beyond the runtime's request timeout of {Timeout} ms: the runtime has dropped this connection; closing it to register again",
+            (long)elapsed.TotalMilliseconds, (long)RequestTimeout.TotalMilliseconds);
+        var reason = new NriConnectionException($"Synchronize reply was late ({(long)elapsed.TotalMilliseconds} ms > request timeout {(long)RequestTimeout.TotalMilliseconds} ms)");
+        // The reply (useless to the runtime, harmless to send) goes out first; then the trunk closes.
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(50).ConfigureAwait(false);
+            _trunk.Close(reason);
+        });
     }
 
     private async ValueTask<CreateContainerResponse> CreateContainerAsync(CreateContainerRequest request, CancellationToken ct)

@@ -6,6 +6,11 @@ using static SeccompEbpf.Bpf.Tests.Infrastructure.TestProfiles;
 namespace SeccompEbpf.Bpf.Tests;
 
 /// <summary>i386 tasks are judged by the i386 table: number 64 is getppid there and semget on x86_64.</summary>
+/// <remarks>
+/// Category=compat32: these need a kernel that runs i386 binaries. ./test.sh runs them in the host's bpf tier when
+/// tests/native/bin/ia32-probe runs here, and always in the qemu tier (Debian's kernels have IA32 emulation).
+/// </remarks>
+[Trait("Category", "compat32")]
 public sealed class CompatArchTests : IDisposable
 {
     private const uint Semget = 64; // x86_64 number that equals i386 getppid

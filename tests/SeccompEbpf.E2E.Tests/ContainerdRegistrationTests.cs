@@ -59,6 +59,53 @@ public sealed class ContainerdRegistrationTests : IDisposable
     }
 
     [Fact]
+    public async Task Containerd_2_default_config_with_nri_disabled_is_switched_on_as_containerd_2_reads_it()
+    {
+        // containerd 2.x's own `config default` (single-quoted section names), with NRI turned off by an admin.
+        var containerd2 = Containerd2Binary();
+        var generated = await Exec.RunAsync(containerd2, ["config", "default"]);
+        Assert.Contains("[plugins.'io.containerd.nri.v1.nri']", generated);
+        var disabled = SetNriKeys(generated, "true");
+        File.WriteAllText(Config, disabled);
+        Assert.Contains("disable = true", NriSection(await DumpAsync(containerd2)));
+
+        Assert.Equal("changed", await RunAsync("enable", Config, "--external"));
+        Assert.Equal(SetNriKeys(generated, "false"), File.ReadAllText(Config));
+        var dumped = NriSection(await DumpAsync(containerd2));
+        Assert.Contains("disable = false", dumped);
+        Assert.Contains("disable_connections = false", dumped);
+        Assert.Equal(disabled, File.ReadAllText(Config + ".seccomp-ebpf.orig"));
+        Assert.Equal("unchanged", await RunAsync("enable", Config, "--external"));
+    }
+
+    private static string Containerd2Binary()
+    {
+        var dir = Environment.GetEnvironmentVariable("SECCOMP_EBPF_CONTAINERD2_BIN");
+        if (string.IsNullOrEmpty(dir) || !File.Exists(Path.Join(dir, "containerd")))
+            throw new InvalidOperationException("SECCOMP_EBPF_CONTAINERD2_BIN must name the bin directory of containerd 2.x (scripts/install-containerd2.sh prints it; ./test.sh sets it)");
+        return Path.Join(dir, "containerd");
+    }
+
+    private Task<string> DumpAsync(string containerd) => Exec.RunAsync(containerd, ["--config", Config, "config", "dump"]);
+
+    // Sets disable and disable_connections inside the NRI section only.
+    private static string SetNriKeys(string toml, string value)
+    {
+        var inNri = false;
+        return string.Join('\n', toml.Split('\n').Select(line =>
+        {
+            if (line.TrimStart().StartsWith('['))
+                inNri = line.Contains("io.containerd.nri.v1.nri", StringComparison.Ordinal);
+            var key = line.Split('=')[0].Trim();
+            return inNri && key is "disable" or "disable_connections" ? line[..(line.IndexOf('=') + 1)] + " " + value : line;
+        }));
+    }
+
+    private static string NriSection(string toml) =>
+        string.Join('\n', toml.Split('\n').SkipWhile(l => !l.Contains("io.containerd.nri.v1.nri", StringComparison.Ordinal)).Skip(1)
+            .TakeWhile(l => !l.TrimStart().StartsWith('[')));
+
+    [Fact]
     public async Task Restore_puts_back_the_original_and_removes_a_generated_config()
     {
         const string original = "version = 2\n[plugins.\"io.containerd.nri.v1.nri\"]\n  disable = true\n";

@@ -92,7 +92,13 @@ public sealed class DaemonProcess : IAsyncDisposable
     /// <summary>Starts the daemon with <paramref name="config"/> written out as its configuration file.</summary>
     public static DaemonProcess Start(DaemonConfig config) => Start("--config", config.Write());
 
-    public static DaemonProcess Start(params string[] args)
+    /// <summary>Starts the daemon with extra environment (for example a TestHooks fault injection).</summary>
+    public static DaemonProcess Start(DaemonConfig config, IReadOnlyDictionary<string, string> environment) =>
+        Start(environment, "--config", config.Write());
+
+    public static DaemonProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    private static DaemonProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo(ExecutablePath, ["run", "--log-format", "json", .. args])
         {
@@ -101,6 +107,8 @@ public sealed class DaemonProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         start.Environment.Remove("NRI_PLUGIN_SOCKET");
+        foreach (var (name, value) in environment)
+            start.Environment[name] = value;
         return new DaemonProcess(Process.Start(start) ?? throw new InvalidOperationException("could not start seccomp-ebpf"));
     }
 

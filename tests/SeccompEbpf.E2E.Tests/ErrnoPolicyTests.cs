@@ -24,7 +24,7 @@ public sealed class ErrnoPolicyTests(ITestOutputHelper output) : IAsyncLifetime
     {
         Assert.True(Environment.GetEnvironmentVariable("SECCOMP_EBPF_EXPECT_LSM") == "1",
             "ERRNO needs BPF LSM: this test runs in the qemu kernel matrix (tests/vm/run-matrix.sh --suite e2e), which sets SECCOMP_EBPF_EXPECT_LSM=1");
-        _containerd = await ContainerdInstance.StartAsync();
+        _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
         File.WriteAllText(Path.Join(_config.ProfileDirectory, "deny-mkdir.json"), DenyMkdir);
         _daemon = DaemonProcess.Start(_config);

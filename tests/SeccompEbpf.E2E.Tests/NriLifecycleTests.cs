@@ -5,7 +5,8 @@ using Xunit.Abstractions;
 
 namespace SeccompEbpf.E2E.Tests;
 
-/// <summary>The daemon against a real containerd 1.7 with NRI, driven through the CRI.</summary>
+/// <summary>The daemon against a real containerd (1.7, and 2.x in the Containerd=every run) with NRI, driven through the CRI.</summary>
+[Trait("Containerd", "every")]
 public sealed class NriLifecycleTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -15,7 +16,7 @@ public sealed class NriLifecycleTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _containerd = await ContainerdInstance.StartAsync();
+        _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
     }
 

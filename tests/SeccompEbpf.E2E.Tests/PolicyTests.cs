@@ -12,6 +12,7 @@ namespace SeccompEbpf.E2E.Tests;
 /// daemon's restart keeps them enforced. Real containerd, real BPF in this host's kernel (LOG and KILL; ERRNO is the
 /// qemu tier's), the real CLI against the daemon's control socket.
 /// </summary>
+[Trait("Containerd", "every")]
 public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -29,7 +30,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _containerd = await ContainerdInstance.StartAsync();
+        _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
         WriteProfile("log-personality", LogPersonality);
         WriteProfile("kill-personality", KillPersonality);
@@ -275,6 +276,53 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("enforced", row.GetProperty("state").GetString());
         var since = DateTimeOffset.UtcNow;
         await WaitForEventsAsync("default/steady", e => Is(e, Syscall, "Log") && e.GetProperty("time").GetDateTimeOffset() > since, "events after the restart");
+    }
+
+    [Fact]
+    public async Task A_late_Synchronize_reply_makes_the_daemon_register_again_and_later_pods_are_enforced()
+    {
+        // containerd gives up on a Synchronize reply after its 2 s request timeout but keeps the connection open and
+        // sends no more events. The daemon's TestHooks delay (a test-only fault injection) holds the first reply 3 s.
+        await _daemon.DisposeAsync();
+        _daemon = DaemonProcess.Start(_config, new Dictionary<string, string> { ["SECCOMP_EBPF_TEST_HOOK_SYNCHRONIZE_DELAY_MS"] = "3000" });
+        await _daemon.WaitForAsync(e => e.Message.Contains("beyond the runtime's request timeout", StringComparison.Ordinal), Patience, "the late reply noticed");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronized ", StringComparison.Ordinal), Patience, "a Synchronize in time after registering again");
+        Assert.True(_daemon.Entries.Count(e => e.Message.StartsWith("Registered with the NRI runtime", StringComparison.Ordinal)) >= 2,
+            $"the daemon did not register a second time:\n{_daemon.Tail(30)}");
+        output.WriteLine("containerd log:\n" + ContainerdInstance.Tail(_containerd.ContainerdLog, 15));
+        Assert.Contains("failed to synchronize plugin", File.ReadAllText(_containerd.ContainerdLog), StringComparison.Ordinal);
+
+        var killer = await RunAsync("after-late-sync", Probe, Profile("kill-personality"));
+        Assert.Equal(137, (await WaitForExitAsync(killer.ContainerId, Patience)).ExitCode);
+        Assert.Contains(await EventsAsync("default/after-late-sync"), e => Is(e, Syscall, "KillProcess"));
+    }
+
+    [Fact]
+    public async Task A_StartContainer_decision_past_its_deadline_is_vetoed_in_time_and_containerd_keeps_the_plugin()
+    {
+        // The daemon's TestHooks delay (a test-only fault injection) blocks the first StartContainer decision for 4 s,
+        // past containerd's 2 s request timeout. The handler must answer at its deadline (1.5 s) with a veto.
+        await _daemon.DisposeAsync();
+        _daemon = DaemonProcess.Start(_config, new Dictionary<string, string> { ["SECCOMP_EBPF_TEST_HOOK_START_DELAY_MS"] = "4000" });
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+
+        var (podId, podConfig) = await _containerd.RunPodAsync("stuck", annotations: Profile("kill-personality"));
+        var stuck = await _containerd.CreateContainerAsync(podId, podConfig, "probe", Probe);
+        var clock = Stopwatch.StartNew();
+        var veto = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _containerd.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = stuck }));
+        output.WriteLine($"StartContainer answered after {clock.ElapsedMilliseconds} ms: {veto.Status.Detail}");
+        Assert.Contains("no policy decision for container probe of pod default/stuck", veto.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("vetoed rather than started unprotected", veto.Status.Detail, StringComparison.Ordinal);
+
+        // containerd kept the plugin: the next pod is enforced.
+        var killer = await RunAsync("after-stuck", Probe, Profile("kill-personality"));
+        Assert.Equal(137, (await WaitForExitAsync(killer.ContainerId, Patience)).ExitCode);
+        await _daemon.WaitForAsync(e => e.Message.Contains("late policy decision", StringComparison.Ordinal), Patience, "the late decision logged");
+        var containerdLog = File.ReadAllText(_containerd.ContainerdLog);
+        Assert.DoesNotContain("closing plugin", containerdLog, StringComparison.Ordinal);
+        Assert.DoesNotContain("failed to synchronize", containerdLog, StringComparison.Ordinal);
     }
 
     [Fact]

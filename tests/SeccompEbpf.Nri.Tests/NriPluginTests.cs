@@ -329,6 +329,48 @@ public sealed class NriPluginTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ALateSynchronizeReplyClosesTheConnectionAndTheNextRegistrationSynchronizesAgain()
+    {
+        // containerd gives up on a Synchronize reply after its request timeout but keeps the socket open and sends no
+        // further events: the plugin must notice its own late reply and register again.
+        var plugin = new RecordingPlugin();
+        plugin.SynchronizeDelays.Enqueue(TimeSpan.FromMilliseconds(700));
+        await using var harness = new PluginHarness(plugin, output);
+        FakeRuntimeConnection first = await harness.ConnectAsync();
+        await first.Registration;
+        await first.CallAsync("Configure", new ConfigureRequest { RuntimeName = "containerd", RuntimeVersion = "1.7.24~ds1", RequestTimeout = 300 }, ConfigureResponse.Parser);
+        await first.SynchronizeAsync([Pod("p1")], [Ctr("c1", 1234)]);
+
+        Exception reason = await first.Closed.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Contains("peer closed", reason.Message, StringComparison.Ordinal);
+        await harness.Log.WaitForAsync("beyond the runtime's request timeout of 300 ms");
+        var disconnected = await harness.WaitForStateAsync<NriConnectionState.Disconnected>();
+        Assert.Contains("Synchronize reply was late", disconnected.Reason, StringComparison.Ordinal);
+
+        FakeRuntimeConnection second = await harness.Runtime.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(15));
+        await second.HandshakeAsync();
+        await second.StartContainerAsync(Pod("p2"), Ctr("c2", 4321));
+        Assert.Contains("StartContainer c2 pid 4321", await DrainAsync(plugin));
+        Assert.Equal(2, plugin.Synchronizations.Count);
+    }
+
+    [Fact]
+    public async Task ASynchronizeReplyInTimeKeepsTheConnection()
+    {
+        var plugin = new RecordingPlugin();
+        plugin.SynchronizeDelays.Enqueue(TimeSpan.FromMilliseconds(50));
+        await using var harness = new PluginHarness(plugin, output);
+        FakeRuntimeConnection runtime = await harness.ConnectAsync();
+        await runtime.Registration;
+        await runtime.CallAsync("Configure", new ConfigureRequest { RuntimeName = "containerd", RuntimeVersion = "1.7.24~ds1", RequestTimeout = 2000 }, ConfigureResponse.Parser);
+        await runtime.SynchronizeAsync([], []);
+        await harness.WaitForStateAsync<NriConnectionState.Synchronized>();
+        await runtime.StartContainerAsync(Pod("p1"), Ctr("c1", 1234));
+        Assert.Contains("StartContainer c1 pid 1234", await DrainAsync(plugin));
+        Assert.False(runtime.Closed.IsCompleted);
+    }
+
+    [Fact]
     public async Task MissingSocketIsLoggedOnceAndRetriedUntilTheRuntimeAppears()
     {
         await using var harness = new PluginHarness(new RecordingPlugin(), output, listen: false);

@@ -81,6 +81,11 @@ internal static class RunCommand
         builder.Services.AddHostedService<NriPluginService>();
 
         using var host = builder.Build();
+        foreach (var hook in TestHooks.Active())
+        {
+            host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TestHooks).FullName!)
+                .LogWarning("Test hook active: {Hook} (fault injection for the end-to-end tests; never set in production)", hook);
+        }
         // Open the engine (and adopt pinned bindings) before NRI can deliver the first StartContainer.
         host.Services.GetRequiredService<EngineHost>();
         await host.RunAsync().ConfigureAwait(false);

@@ -7,20 +7,31 @@ using SeccompEbpf.Nri;
 namespace SeccompEbpf.Daemon;
 
 /// <summary>Follows every pod and container through NRI and keeps the registry current.</summary>
-internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, PolicyController policies, EventPump events, ILogger<NriLifecycleHandler> logger) :
+internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, PolicyController policies, PolicyOptions policyOptions, EventPump events, ILogger<NriLifecycleHandler> logger) :
     IConfigureHandler, ISynchronizeHandler,
     IRunPodSandboxHandler, IStopPodSandboxHandler, IRemovePodSandboxHandler,
     ICreateContainerHandler, IPostCreateContainerHandler, IStartContainerHandler, IPostStartContainerHandler,
     IUpdateContainerHandler, IPostUpdateContainerHandler, IStopContainerHandler, IRemoveContainerHandler
 {
+    // containerd drops a plugin that answers any request later than this (plugin_request_timeout, 2 s by default).
+    private TimeSpan _requestTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How long CreateContainer and StartContainer may take to decide: three quarters of the runtime's request timeout,
+    /// so the answer (veto or admission) always reaches containerd before it gives up on the plugin.
+    /// </summary>
+    private TimeSpan DecisionDeadline => TimeSpan.FromTicks(_requestTimeout.Ticks * 3 / 4);
+
     public ValueTask ConfigureAsync(NriRuntimeInfo runtime, string config, CancellationToken ct)
     {
+        _requestTimeout = runtime.RequestTimeout;
         LogConfigured(runtime.Name, runtime.Version, runtime.NriVersion ?? "unknown");
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask<IReadOnlyList<ContainerUpdate>> SynchronizeAsync(IReadOnlyList<PodSandbox> pods, IReadOnlyList<Container> containers, CancellationToken ct)
+    public async ValueTask<IReadOnlyList<ContainerUpdate>> SynchronizeAsync(IReadOnlyList<PodSandbox> pods, IReadOnlyList<Container> containers, CancellationToken ct)
     {
+        await TestHooks.DelayFirstSynchronizeAsync();
         var records = new List<ContainerRecord>(containers.Count);
         foreach (var container in containers)
         {
@@ -37,7 +48,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
             var pod = registry.FindPod(record.PodId);
             LogContainerEvent("Synchronize", pod?.Namespace, pod?.Name, record.Name, record.Id, record.Pid, record.CgroupId, record.CgroupPath);
         }
-        return ValueTask.FromResult<IReadOnlyList<ContainerUpdate>>([]);
+        return [];
     }
 
     public ValueTask RunPodSandboxAsync(PodSandbox pod, CancellationToken ct)
@@ -60,16 +71,16 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask<CreateContainerResponse> CreateContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
+    public async ValueTask<CreateContainerResponse> CreateContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
         var podRecord = ToRecord(pod);
         registry.UpsertPod(podRecord);
         var record = ToRecord(container, ContainerPhase.Created);
         Log("CreateContainer", pod, record);
         // Throws NriVetoException for an invalid selection: containerd then fails CreateContainer with our message.
-        policies.Admit(podRecord, record);
+        await DecideWithinDeadlineAsync("CreateContainer", podRecord, record, () => policies.Admit(podRecord, record));
         registry.UpsertContainer(record);
-        return ValueTask.FromResult(new CreateContainerResponse());
+        return new CreateContainerResponse();
     }
 
     public ValueTask PostCreateContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
@@ -78,7 +89,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask StartContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
+    public async ValueTask StartContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
         // The first event with a PID: the init process sits in its cgroup and has not exec'd the entrypoint yet.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -86,9 +97,43 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         registry.UpsertContainer(record);
         Log("StartContainer", pod, record, container.State.ToString());
         var podRecord = registry.FindPod(pod.Id) ?? ToRecord(pod);
-        policies.Start(podRecord, record);
+        await DecideWithinDeadlineAsync("StartContainer", podRecord, record, () =>
+        {
+            TestHooks.DelayFirstStartDecision();
+            policies.Start(podRecord, record);
+        });
         LogStartHandled(container.Id, (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
-        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Runs a policy decision, but never past <see cref="DecisionDeadline"/>: a decision still pending then (a blocked
+    /// lock, a loaded node) would otherwise make containerd drop the plugin and start this and every later container
+    /// without it. Out of time, the container is vetoed, or with <c>policy.onInvalidPolicy: StartUnmanaged</c> it
+    /// starts, logged as not yet enforced; the late decision still lands when it completes.
+    /// </summary>
+    private async Task DecideWithinDeadlineAsync(string nriEvent, PodRecord pod, ContainerRecord container, Action decide)
+    {
+        var deadline = DecisionDeadline;
+        var decision = Task.Run(decide);
+        if (await Task.WhenAny(decision, Task.Delay(deadline)) == decision)
+        {
+            await decision; // a veto (NriVetoException) or an engine failure propagates from here
+            return;
+        }
+
+        _ = decision.ContinueWith(
+            t => LogLateDecision(nriEvent, pod.Namespace, pod.Name, container.Name, container.Id, t.Exception?.GetBaseException().Message ?? "done"),
+            CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var ms = (long)deadline.TotalMilliseconds;
+        if (policyOptions.OnInvalidPolicy == InvalidPolicyAction.StartUnmanaged)
+        {
+            LogDecisionDeadlineStarted(nriEvent, pod.Namespace, pod.Name, container.Name, container.Id, ms);
+            return;
+        }
+        LogDecisionDeadlineVetoed(nriEvent, pod.Namespace, pod.Name, container.Name, container.Id, ms);
+        throw new NriVetoException(
+            $"seccomp-ebpf: no policy decision for container {container.Name} of pod {pod.Namespace}/{pod.Name} within {ms} ms at {nriEvent} "
+            + $"(containerd drops plugins after {(long)_requestTimeout.TotalMilliseconds} ms); vetoed rather than started unprotected");
     }
 
     public ValueTask PostStartContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
@@ -169,6 +214,15 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     [LoggerMessage(Level = LogLevel.Information, Message = "StartContainer {ContainerId} handled in {HandlerMicroseconds} µs")]
     private partial void LogStartHandled(string containerId, long handlerMicroseconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{NriEvent}: no policy decision for pod {PodNamespace}/{Pod} container {Container} ({ContainerId}) within {DeadlineMs} ms: vetoed")]
+    private partial void LogDecisionDeadlineVetoed(string nriEvent, string podNamespace, string pod, string container, string containerId, long deadlineMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{NriEvent}: no policy decision for pod {PodNamespace}/{Pod} container {Container} ({ContainerId}) within {DeadlineMs} ms: started before its policy is enforced (policy.onInvalidPolicy = StartUnmanaged)")]
+    private partial void LogDecisionDeadlineStarted(string nriEvent, string podNamespace, string pod, string container, string containerId, long deadlineMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{NriEvent}: the late policy decision for pod {PodNamespace}/{Pod} container {Container} ({ContainerId}) completed after the deadline: {Outcome}")]
+    private partial void LogLateDecision(string nriEvent, string podNamespace, string pod, string container, string containerId, string outcome);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cannot resolve the cgroup of container {Container} ({ContainerId}) pid {Pid}: {Reason}")]
     private partial void LogCgroupUnresolved(string container, string containerId, int pid, string reason);

@@ -45,7 +45,18 @@ internal sealed class SyscallDriver : IDisposable
         info.ArgumentList.Add(cgroup.Path);
         foreach (var command in commands)
             info.ArgumentList.Add(command);
-        var process = Process.Start(info)!;
+        Process process;
+        try
+        {
+            process = Process.Start(info)!;
+        }
+        catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == 8) // ENOEXEC
+        {
+            // Some machines of this kind run no i386 binaries: ./test.sh probes that and runs CompatArchTests in the
+            // qemu tier instead. Running them here anyway must fail, and say why.
+            throw new InvalidOperationException(
+                $"this kernel cannot run {binary} (Exec format error: no IA32 emulation); the compat cases run in the vm tier (./test.sh)", e);
+        }
         string? ready = process.StandardOutput.ReadLine();
         if (ready is null || !ready.StartsWith("ready ", StringComparison.Ordinal))
         {

@@ -9,16 +9,25 @@ namespace SeccompEbpf.E2E.Tests.Containerd;
 /// A private, real containerd (config, sockets and state under one short temp dir) with NRI enabled, driven through
 /// its CRI socket. Host-network pods only (no CNI), busybox image imported offline.
 /// </summary>
+/// <remarks>
+/// The system's containerd (1.7, config version 2) by default; with <c>SECCOMP_EBPF_CONTAINERD_BIN</c> set to a
+/// directory holding containerd, ctr and containerd-shim-runc-v2 (scripts/install-containerd2.sh unpacks 2.x there),
+/// that build runs instead, with a version 3 config when it is 2.x.
+/// </remarks>
 public sealed class ContainerdInstance : IAsyncDisposable
 {
     public const string PauseImage = "localhost/pause:local";
     public const string BusyboxImage = "localhost/busybox:local";
 
+    /// <summary>Where this run's containerd comes from: a private prefix, or empty for the one on PATH.</summary>
+    private static readonly string BinDirectory = Environment.GetEnvironmentVariable("SECCOMP_EBPF_CONTAINERD_BIN") ?? "";
+
     private Process? _process;
 
-    private ContainerdInstance(string root)
+    private ContainerdInstance(string root, ContainerdVersion version)
     {
         Root = root;
+        Version = version;
         Directory.CreateDirectory(NriPluginPath);
         Directory.CreateDirectory(Path.Join(Root, "nri", "conf.d"));
         Directory.CreateDirectory(Path.Join(Root, "cni", "bin"));
@@ -38,22 +47,31 @@ public sealed class ContainerdInstance : IAsyncDisposable
     public string ContainerdLog => Path.Join(Root, "containerd.log");
     public CriConnection Cri { get; }
 
+    /// <summary>The running containerd's version (from <c>containerd --version</c>).</summary>
+    public ContainerdVersion Version { get; }
+
     /// <summary>tests/native's static syscall looper, baked into the busybox image as /bin/container-probe.</summary>
     public static string ContainerProbe => Path.Join(TestPaths.RepoRoot, "tests", "native", "bin", "container-probe");
     public RuntimeService.RuntimeServiceClient Runtime => Cri.Runtime;
 
-    /// <summary>Starts a fresh containerd and imports the test images.</summary>
-    public static async Task<ContainerdInstance> StartAsync(CancellationToken ct = default)
+    /// <summary>
+    /// Starts a fresh containerd and imports the test images. <paramref name="report"/> receives the containerd version
+    /// first, so every test's output says which containerd it ran against.
+    /// </summary>
+    public static async Task<ContainerdInstance> StartAsync(Action<string> report, CancellationToken ct = default)
     {
         if (!File.Exists(ContainerProbe))
             throw new InvalidOperationException($"{ContainerProbe} is missing: build it with 'make -C tests/native' (./test.sh does)");
         foreach (var tool in new[] { "containerd", "ctr", "runc", "containerd-shim-runc-v2" })
         {
             if (!ExistsOnPath(tool))
-                throw new InvalidOperationException($"'{tool}' is not installed: the containerd tier needs containerd 1.7 with NRI and runc (./test.sh installs them)");
+                throw new InvalidOperationException($"'{tool}' is not installed: the containerd tier needs containerd 1.7 with NRI and runc (./test.sh installs them)"
+                    + (BinDirectory.Length > 0 ? $"; SECCOMP_EBPF_CONTAINERD_BIN={BinDirectory} is searched first" : ""));
         }
+        var version = ContainerdVersion.Parse(await Exec.RunAsync(Tool("containerd"), ["--version"], ct));
+        report($"containerd {version} ({Tool("containerd")}, config version {version.ConfigVersion})");
         var root = Path.Join("/tmp", "sebpf-" + Guid.NewGuid().ToString("N")[..8]);
-        var instance = new ContainerdInstance(root);
+        var instance = new ContainerdInstance(root, version);
         try
         {
             await instance.StartProcessAsync(ct);
@@ -77,10 +95,13 @@ public sealed class ContainerdInstance : IAsyncDisposable
 
     private async Task StartProcessAsync(CancellationToken ct)
     {
-        var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec containerd --config '{ConfigPath}' >> '{ContainerdLog}' 2>&1"])
+        var start = new ProcessStartInfo("/bin/sh", ["-c", $"exec '{Tool("containerd")}' --config '{ConfigPath}' >> '{ContainerdLog}' 2>&1"])
         {
             UseShellExecute = false,
         };
+        // containerd finds its shim on PATH first: a private build must run its own shim, not the system's.
+        if (BinDirectory.Length > 0)
+            start.Environment["PATH"] = BinDirectory + ":" + Environment.GetEnvironmentVariable("PATH");
         _process = Process.Start(start) ?? throw new InvalidOperationException("could not start containerd");
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
@@ -116,7 +137,7 @@ public sealed class ContainerdInstance : IAsyncDisposable
     {
         var tarPath = Path.Join(Root, tag.Replace('/', '_').Replace(':', '_') + ".tar");
         OfflineImage.Write(tarPath, tag, entrypoint, new Dictionary<string, string> { ["/bin/container-probe"] = ContainerProbe });
-        await Exec.RunAsync("ctr", ["-a", CriSocket, "-n", "k8s.io", "images", "import", tarPath], ct);
+        await Exec.RunAsync(Tool("ctr"), ["-a", CriSocket, "-n", "k8s.io", "images", "import", tarPath], ct);
     }
 
     /// <summary>Creates a host-network pod (no CNI needed) and returns its sandbox id and config.</summary>
@@ -225,7 +246,9 @@ public sealed class ContainerdInstance : IAsyncDisposable
     // Under qemu TCG everything runs ~25x slower: the VM tier raises containerd's 2 s NRI request timeout.
     private static string RequestTimeout => Environment.GetEnvironmentVariable("SECCOMP_EBPF_NRI_REQUEST_TIMEOUT") ?? "2s";
 
-    private string ConfigToml() => $$"""
+    private string ConfigToml() => Version.ConfigVersion >= 3 ? ConfigTomlVersion3() : ConfigTomlVersion2();
+
+    private string ConfigTomlVersion2() => $$"""
         version = 2
         root = "{{Root}}/root"
         state = "{{Root}}/state"
@@ -258,9 +281,50 @@ public sealed class ContainerdInstance : IAsyncDisposable
             conf_dir = "{{Root}}/cni/net.d"
         """;
 
+    // containerd 2.x: the CRI plugin is split into images and runtime plugins; NRI is on by default but stated here
+    // so the socket, timeouts and paths are this instance's.
+    private string ConfigTomlVersion3() => $$"""
+        version = 3
+        root = "{{Root}}/root"
+        state = "{{Root}}/state"
+        [grpc]
+          address = "{{CriSocket}}"
+        [ttrpc]
+          address = "{{CriSocket}}.ttrpc"
+        [debug]
+          level = "info"
+        [plugins.'io.containerd.nri.v1.nri']
+          disable = false
+          disable_connections = false
+          socket_path = "{{NriSocket}}"
+          plugin_path = "{{NriPluginPath}}"
+          plugin_config_path = "{{Root}}/nri/conf.d"
+          plugin_registration_timeout = "5s"
+          plugin_request_timeout = "{{RequestTimeout}}"
+        [plugins.'io.containerd.cri.v1.images']
+          snapshotter = "overlayfs"
+          [plugins.'io.containerd.cri.v1.images'.pinned_images]
+            sandbox = "{{PauseImage}}"
+        [plugins.'io.containerd.cri.v1.runtime']
+          restrict_oom_score_adj = true
+          [plugins.'io.containerd.cri.v1.runtime'.containerd]
+            default_runtime_name = "runc"
+            [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+              runtime_type = "io.containerd.runc.v2"
+              [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+                SystemdCgroup = false
+          [plugins.'io.containerd.cri.v1.runtime'.cni]
+            bin_dirs = ["{{Root}}/cni/bin"]
+            conf_dir = "{{Root}}/cni/net.d"
+        """;
+
+    /// <summary>A containerd tool from the private prefix when one is set, else from PATH.</summary>
+    private static string Tool(string name) => BinDirectory.Length > 0 && File.Exists(Path.Join(BinDirectory, name)) ? Path.Join(BinDirectory, name) : name;
+
     internal static string Tail(string path, int lines = 30) =>
         File.Exists(path) ? string.Join('\n', File.ReadLines(path).TakeLast(lines)) : $"({path} does not exist)";
 
     private static bool ExistsOnPath(string tool) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin").Split(':').Any(d => File.Exists(Path.Join(d, tool)));
+        (BinDirectory + ":" + (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin")).Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Any(d => File.Exists(Path.Join(d, tool)));
 }

@@ -44,7 +44,7 @@ public abstract class KubernetesTestBed(ITestOutputHelper output) : IAsyncLifeti
 
     public async Task InitializeAsync()
     {
-        Containerd = await ContainerdInstance.StartAsync();
+        Containerd = await ContainerdInstance.StartAsync(Output.WriteLine);
         Api = FakeKubernetesApiServer.Start();
         Config = new DaemonConfig(Containerd.Root, Containerd.NriSocket) { DefaultProfile = DefaultProfile, OnUnenforceable = OnUnenforceable };
         WriteProfile("log-personality", LogPersonality);

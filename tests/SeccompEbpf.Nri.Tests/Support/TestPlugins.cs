@@ -33,17 +33,22 @@ internal class RecordingPlugin :
 
     public IReadOnlyList<ContainerUpdate> SynchronizeUpdates { get; set; } = [];
 
+    /// <summary>Delays for the next Synchronize replies, one per call, ignoring cancellation as a blocked handler would.</summary>
+    public Queue<TimeSpan> SynchronizeDelays { get; } = new();
+
     public ValueTask ConfigureAsync(NriRuntimeInfo runtime, string config, CancellationToken ct)
     {
         ConfiguredWith = runtime;
         return Record("Configure");
     }
 
-    public ValueTask<IReadOnlyList<ContainerUpdate>> SynchronizeAsync(IReadOnlyList<PodSandbox> pods, IReadOnlyList<Container> containers, CancellationToken ct)
+    public async ValueTask<IReadOnlyList<ContainerUpdate>> SynchronizeAsync(IReadOnlyList<PodSandbox> pods, IReadOnlyList<Container> containers, CancellationToken ct)
     {
+        if (SynchronizeDelays.TryDequeue(out TimeSpan delay))
+            await Task.Delay(delay, CancellationToken.None);
         Synchronizations.Add((pods, containers));
         Events.Writer.TryWrite("Synchronize");
-        return ValueTask.FromResult(SynchronizeUpdates);
+        return SynchronizeUpdates;
     }
 
     public ValueTask RunPodSandboxAsync(PodSandbox pod, CancellationToken ct) => Record($"RunPodSandbox {pod.Id}");

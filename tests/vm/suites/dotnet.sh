@@ -6,6 +6,9 @@
 # slower under TCG, hence the long limit. Prints per assembly:
 #   VMRESULT dotnet_assembly=NAME tests_total=N tests_passed=N tests_failed=N tests_skipped=N seconds=S
 # An assembly that ran no test at all, or whose run failed without a failed test, is a failed case.
+# SECCOMP_EBPF_VM_DOTNET_REPORT (a substring of test names, e.g. CompatArchTests) also prints, per matching test,
+#   VMTEST assembly=NAME outcome=Passed|Failed|NotExecuted test=FULL_NAME
+# so the host can say which cases ran in which guest (these lines are not counted as cases).
 # VMRESULT lines the tests themselves write to stdout reach the console too and are counted.
 set -u
 # SECCOMP_EBPF_VM_DOTNET_LIST lets another suite (e2e) reuse this runner with its own assembly list.
@@ -36,6 +39,14 @@ while read -r dll; do
     counter() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<< "$counters"; }
     total=$(counter total); passed=$(counter passed); failed=$(counter failed); skipped=$(counter notExecuted)
     echo "VMRESULT dotnet_assembly=$name tests_total=$total tests_passed=$passed tests_failed=$failed tests_skipped=${skipped:-0} seconds=$seconds"
+    if [ -n "${SECCOMP_EBPF_VM_DOTNET_REPORT:-}" ]; then
+        grep -o '<UnitTestResult [^>]*>' "$results/$name.trx" | while read -r result; do
+            test_name=$(sed -n 's/.* testName="\([^"]*\)".*/\1/p' <<< "$result")
+            outcome=$(sed -n 's/.* outcome="\([^"]*\)".*/\1/p' <<< "$result")
+            [[ $test_name == *"$SECCOMP_EBPF_VM_DOTNET_REPORT"* ]] || continue
+            echo "VMTEST assembly=$name outcome=$outcome test=${test_name// /_}"
+        done
+    fi
     if [ "${total:-0}" = 0 ]; then
         echo "VMRESULT case=dotnet_${name}_ran_tests result=fail detail=no_test_matched${filter:+_filter_${filter// /_}}"
         failures=$((failures + 1))
