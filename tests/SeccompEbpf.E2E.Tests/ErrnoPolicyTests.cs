@@ -28,7 +28,7 @@ public sealed class ErrnoPolicyTests(ITestOutputHelper output) : IAsyncLifetime
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
         File.WriteAllText(Path.Join(_config.ProfileDirectory, "deny-mkdir.json"), DenyMkdir);
         _daemon = DaemonProcess.Start(_config);
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
     }
 
     public async Task DisposeAsync()

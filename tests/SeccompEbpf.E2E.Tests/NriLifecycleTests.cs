@@ -37,7 +37,7 @@ public sealed class NriLifecycleTests(ITestOutputHelper output) : IAsyncLifetime
         _daemon = DaemonProcess.Start(_config);
         await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI connected to containerd", StringComparison.Ordinal), Patience, "registration");
         output.WriteLine($"process start to registered with containerd: {started.ElapsedMilliseconds} ms");
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "the first Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "the first Synchronize answered and reconciled");
         return _daemon;
     }
 

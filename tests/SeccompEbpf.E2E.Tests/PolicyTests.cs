@@ -48,7 +48,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
     private async Task StartDaemonAsync()
     {
         _daemon = DaemonProcess.Start(_config);
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
     }
 
@@ -304,7 +304,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         // past containerd's 2 s request timeout. The handler must answer at its deadline (1.5 s) with a veto.
         await _daemon.DisposeAsync();
         _daemon = DaemonProcess.Start(_config, new Dictionary<string, string> { ["SECCOMP_EBPF_TEST_HOOK_START_DELAY_MS"] = "4000" });
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
 
         var (podId, podConfig) = await _containerd.RunPodAsync("stuck", annotations: Profile("kill-personality"));
@@ -323,6 +323,65 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         var containerdLog = File.ReadAllText(_containerd.ContainerdLog);
         Assert.DoesNotContain("closing plugin", containerdLog, StringComparison.Ordinal);
         Assert.DoesNotContain("failed to synchronize", containerdLog, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_restart_with_200_running_containers_on_a_busy_node_synchronizes_in_time_and_enforces_new_pods()
+    {
+        // 20 pods of 10 containers (one shim per pod keeps the node's memory sane), every one bound.
+        const int Pods = 20, PerPod = 10;
+        var clock = Stopwatch.StartNew();
+        for (var p = 0; p < Pods; p++)
+        {
+            var (podId, podConfig) = await _containerd.RunPodAsync($"load-{p}", annotations: Profile(p % 2 == 0 ? "log-personality" : "kill-personality"));
+            for (var c = 0; c < PerPod; c++)
+            {
+                var id = await _containerd.CreateContainerAsync(podId, podConfig, $"c{c}", "sleep 3600");
+                await _containerd.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+            }
+        }
+        output.WriteLine($"{Pods * PerPod} containers started in {clock.Elapsed.TotalSeconds:0.0} s");
+
+        // Both cores busy while the daemon restarts: Synchronize must still be answered within containerd's 2 s.
+        var burners = Enumerable.Range(0, Environment.ProcessorCount).Select(_ =>
+            Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "while :; do :; done"]) { UseShellExecute = false })!).ToList();
+        try
+        {
+            await _daemon.DisposeAsync();
+            var logOffset = new FileInfo(_containerd.ContainerdLog).Length;
+            clock.Restart();
+            await StartDaemonAsync();
+            output.WriteLine($"restart to Synchronize answered and control socket up: {clock.ElapsedMilliseconds} ms");
+            var synchronized = await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronized ", StringComparison.Ordinal), Patience, "a Synchronize answered in time");
+            output.WriteLine(synchronized.Message);
+            output.WriteLine(_daemon.Entries.Last(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal)).Message);
+            Assert.DoesNotContain(_daemon.Entries, e => e.Message.Contains("beyond the runtime's request timeout", StringComparison.Ordinal));
+            string containerdSince;
+            using (var log = new FileStream(_containerd.ContainerdLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            {
+                log.Seek(logOffset, SeekOrigin.Begin);
+                containerdSince = await new StreamReader(log).ReadToEndAsync();
+            }
+            Assert.DoesNotContain("failed to synchronize", containerdSince, StringComparison.Ordinal);
+            Assert.DoesNotContain("closing plugin", containerdSince, StringComparison.Ordinal);
+
+            var killer = await RunAsync("after-load", Probe, Profile("kill-personality"));
+            Assert.Equal(137, (await WaitForExitAsync(killer.ContainerId, Patience)).ExitCode);
+        }
+        finally
+        {
+            foreach (var burner in burners)
+            {
+                burner.Kill();
+                burner.Dispose();
+            }
+        }
+
+        var (code, ps, _) = await CliAsync("ps", "--json");
+        Assert.Equal(0, code);
+        var enforced = JsonDocument.Parse(ps).RootElement.EnumerateArray()
+            .Count(r => r.GetProperty("pod").GetString()!.StartsWith("load-", StringComparison.Ordinal) && r.GetProperty("state").GetString() == "enforced");
+        Assert.Equal(Pods * PerPod, enforced);
     }
 
     [Fact]

@@ -211,6 +211,22 @@ public sealed class NriPluginTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task HandlersSeeTheTimeoutTheRuntimeGaveTheirRequest()
+    {
+        // containerd 1.7 leaves Configure's request timeout at 0; the per-request timeout_nano is the real limit.
+        var seen = new TaskCompletionSource<TimeSpan?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var plugin = new RecordingPlugin { OnStart = (_, _, _) => { seen.TrySetResult(NriRequestDeadline.Timeout); return ValueTask.CompletedTask; } };
+        await using var harness = new PluginHarness(plugin, output);
+        FakeRuntimeConnection runtime = await harness.ConnectAsync();
+        await runtime.HandshakeAsync();
+
+        await runtime.CallAsync("StartContainer", new StartContainerRequest { Pod = Pod("p1"), Container = Ctr("c1", 9) }, StartContainerResponse.Parser, timeout: TimeSpan.FromMilliseconds(4321));
+
+        Assert.Equal(TimeSpan.FromMilliseconds(4321), await seen.Task.WaitAsync(TimeSpan.FromSeconds(15)));
+        Assert.Null(NriRequestDeadline.Timeout);
+    }
+
+    [Fact]
     public async Task HandlerExceedingTimeoutNanoIsCancelled()
     {
         var cancelled = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);

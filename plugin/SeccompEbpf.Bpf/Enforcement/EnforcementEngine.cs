@@ -191,7 +191,7 @@ public sealed partial class EnforcementEngine : IDisposable
         ArgumentNullException.ThrowIfNull(profile);
         if (cgroupId == 0)
             throw new ArgumentException("cgroup id 0 is not a cgroup", nameof(cgroupId));
-        var plan = _planner.Build(profile, mode);
+        var plan = PlanOf(profile, mode);
         if (plan.Refusals.Count > 0)
         {
             string message = $"profile {profile.Hash[..12]} cannot be enforced on cgroup {cgroupId} (OnUnenforceable=Refuse): "
@@ -231,6 +231,21 @@ public sealed partial class EnforcementEngine : IDisposable
         _logger.LogInformation("bound cgroup {CgroupId} to profile {Hash} ({Mode}){Degraded}", cgroupId, profile.Hash[..12], mode, report.IsDegraded ? ", degraded" : "");
         ReclaimIfMany();
         return report;
+    }
+
+    // Plans depend only on the profile, the mode and this engine's fixed capabilities and policy: many containers share
+    // a profile, so binding them (a restart's reconcile binds every running one) plans each profile once.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Hash, EnforcementMode Mode), (CompiledProfile Profile, EnforcementPlanner.Plan Plan)> _plans = new();
+
+    private EnforcementPlanner.Plan PlanOf(CompiledProfile profile, EnforcementMode mode)
+    {
+        if (_plans.TryGetValue((profile.Hash, mode), out var cached) && ReferenceEquals(cached.Profile, profile))
+            return cached.Plan;
+        var plan = _planner.Build(profile, mode);
+        if (_plans.Count >= 256)
+            _plans.Clear(); // profiles come and go with edits; a bound keeps stale versions from piling up
+        _plans[(profile.Hash, mode)] = (profile, plan);
+        return plan;
     }
 
     /// <summary>Sums the per-CPU counters.</summary>

@@ -160,7 +160,7 @@ public static partial class CapabilityProber
 
     internal static SafeBpfFdHandle OpenCgroupRoot()
     {
-        string root = CgroupFs.Cgroup2Mount();
+        string root = CgroupFs.Mount;
         int fd = Interop.Interop.LibC.Open(root, Interop.Interop.LibC.O_RDONLY | Interop.Interop.LibC.O_DIRECTORY | Interop.Interop.LibC.O_CLOEXEC);
         if (fd < 0)
             throw new IOException($"open({root}) failed: {Errors.Name(Marshal.GetLastPInvokeError())}");

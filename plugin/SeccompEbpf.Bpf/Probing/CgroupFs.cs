@@ -22,6 +22,13 @@ public static partial class CgroupFs
         throw new IOException("no cgroup2 file system is mounted (see /proc/self/mountinfo); the engine needs cgroup v2");
     }
 
+    // Read once: /proc/self/mountinfo grows with every container's mounts, and binding N containers must not read it N
+    // times. The cgroup2 mount of a running daemon does not move.
+    private static readonly Lazy<string> s_mount = new(Cgroup2Mount);
+
+    /// <summary>The cgroup2 mount point as first read by this process.</summary>
+    internal static string Mount => s_mount.Value;
+
     /// <summary>The cgroup id of a directory in the cgroup2 tree: its inode number.</summary>
     public static ulong IdOf(string cgroupDirectory)
     {
@@ -57,7 +64,7 @@ public static partial class CgroupFs
     internal static int LevelOf(ulong cgroupId)
     {
         string path = PathOf(cgroupId);
-        string root = Cgroup2Mount().TrimEnd('/');
+        string root = Mount.TrimEnd('/');
         // readlink gives the path as seen from our mount namespace: strip the mount point
         string relative = path.StartsWith(root, StringComparison.Ordinal) ? path[root.Length..] : path;
         return relative.Split('/', StringSplitOptions.RemoveEmptyEntries).Length;

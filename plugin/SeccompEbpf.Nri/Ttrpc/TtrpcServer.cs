@@ -137,10 +137,15 @@ internal sealed class TtrpcServer : ITtrpcFrameSink
         else
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_connection.Trunk.ClosingToken);
+            TimeSpan? timeout = null;
             if (request.TimeoutNano > 0)
             {
-                deadline.CancelAfter(TimeSpan.FromTicks(Math.Max(1, request.TimeoutNano / 100)));
+                timeout = TimeSpan.FromTicks(Math.Max(1, request.TimeoutNano / 100));
+                deadline.CancelAfter(timeout.Value);
             }
+
+            // Flows into the handler (this method's own async context: it reverts when the method returns).
+            NriRequestDeadline.Set(timeout);
 
             try
             {

@@ -17,10 +17,13 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
     private TimeSpan _requestTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// How long CreateContainer and StartContainer may take to decide: three quarters of the runtime's request timeout,
-    /// so the answer (veto or admission) always reaches containerd before it gives up on the plugin.
+    /// How long CreateContainer and StartContainer may take to decide: three quarters of the time the runtime gave this
+    /// request (its ttrpc timeout, else the Configure request timeout), so the answer (veto or admission) always reaches
+    /// containerd before it gives up on the plugin.
     /// </summary>
-    private TimeSpan DecisionDeadline => TimeSpan.FromTicks(_requestTimeout.Ticks * 3 / 4);
+    private TimeSpan DecisionDeadline => TimeSpan.FromTicks((RequestTimeout.Ticks * 3) / 4);
+
+    private TimeSpan RequestTimeout => NriRequestDeadline.Timeout ?? _requestTimeout;
 
     public ValueTask ConfigureAsync(NriRuntimeInfo runtime, string config, CancellationToken ct)
     {
@@ -29,9 +32,16 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Records the runtime's pods and containers and answers at once; binding them (all of them after a restart) runs
+    /// after the reply. containerd drops a plugin whose Synchronize reply misses its request timeout, and a loaded node
+    /// with hundreds of containers would miss it. The running containers lose nothing meanwhile: pinned bindings
+    /// outlive the daemon, and containers the daemon never saw were not enforced before either.
+    /// </summary>
     public async ValueTask<IReadOnlyList<ContainerUpdate>> SynchronizeAsync(IReadOnlyList<PodSandbox> pods, IReadOnlyList<Container> containers, CancellationToken ct)
     {
         await TestHooks.DelayFirstSynchronizeAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var records = new List<ContainerRecord>(containers.Count);
         foreach (var container in containers)
         {
@@ -42,12 +52,24 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         }
         registry.ReplaceAll(pods.Select(ToRecord), records);
         LogSynchronized(pods.Count, containers.Count);
-        policies.Reconcile();
-        foreach (var record in records)
+        var recorded = clock.Elapsed;
+        _ = Task.Run(() =>
         {
-            var pod = registry.FindPod(record.PodId);
-            LogContainerEvent("Synchronize", pod?.Namespace, pod?.Name, record.Name, record.Id, record.Pid, record.CgroupId, record.CgroupPath);
-        }
+            try
+            {
+                policies.Reconcile();
+            }
+            catch (Exception e)
+            {
+                LogReconcileFailed(e.Message, e);
+            }
+            foreach (var record in records)
+            {
+                var pod = registry.FindPod(record.PodId);
+                LogContainerEvent("Synchronize", pod?.Namespace, pod?.Name, record.Name, record.Id, record.Pid, record.CgroupId, record.CgroupPath);
+            }
+            LogSynchronizeTiming(containers.Count, (long)recorded.TotalMilliseconds, (long)(clock.Elapsed - recorded).TotalMilliseconds);
+        }, CancellationToken.None);
         return [];
     }
 
@@ -133,7 +155,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         LogDecisionDeadlineVetoed(nriEvent, pod.Namespace, pod.Name, container.Name, container.Id, ms);
         throw new NriVetoException(
             $"seccomp-ebpf: no policy decision for container {container.Name} of pod {pod.Namespace}/{pod.Name} within {ms} ms at {nriEvent} "
-            + $"(containerd drops plugins after {(long)_requestTimeout.TotalMilliseconds} ms); vetoed rather than started unprotected");
+            + $"(containerd drops plugins after {(long)RequestTimeout.TotalMilliseconds} ms); vetoed rather than started unprotected");
     }
 
     public ValueTask PostStartContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
@@ -205,6 +227,12 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     [LoggerMessage(Level = LogLevel.Information, Message = "NRI Synchronize: {PodCount} pods, {ContainerCount} containers")]
     private partial void LogSynchronized(int podCount, int containerCount);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Synchronize of {ContainerCount} containers answered in {ReplyMs} ms; reconciled after the reply in {ReconcileMs} ms")]
+    private partial void LogSynchronizeTiming(int containerCount, long replyMs, long reconcileMs);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reconciling the containers of a Synchronize failed: {Reason}")]
+    private partial void LogReconcileFailed(string reason, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "NRI {NriEvent}: pod {PodNamespace}/{Pod} ({PodId}) pid {Pid}")]
     private partial void LogPodEvent(string nriEvent, string podNamespace, string pod, string podId, int pid);

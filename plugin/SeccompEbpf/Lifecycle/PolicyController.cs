@@ -217,11 +217,16 @@ internal sealed partial class PolicyController
     /// <summary>After Synchronize (a new connection, possibly a new daemon): rebind every running container, drop stale bindings.</summary>
     public void Reconcile()
     {
-        lock (_lock)
+        // One container per lock hold: after a restart this binds every running container, and NRI events that arrive
+        // meanwhile (StartContainer has a deadline) must not wait for all of them.
+        var running = _registry.Containers.Where(c => c.Phase == ContainerPhase.Started && c.CgroupId != 0).ToList();
+        foreach (var snapshot in running)
         {
-            var running = _registry.Containers.Where(c => c.Phase == ContainerPhase.Started && c.CgroupId != 0).ToList();
-            foreach (var container in running)
+            lock (_lock)
             {
+                // Removed or restarted since the snapshot: its own events have dealt with it.
+                if (_registry.FindContainer(snapshot.Id) is not { Phase: ContainerPhase.Started } container || container.CgroupId != snapshot.CgroupId)
+                    continue;
                 var pod = _registry.FindPod(container.PodId) ?? new PodRecord(container.PodId, "", "", "", new Dictionary<string, string>(), new Dictionary<string, string>());
                 var policy = _policies.GetValueOrDefault(container.Id);
                 if (policy is null)
@@ -240,9 +245,13 @@ internal sealed partial class PolicyController
                 // An adopted binding already enforces; Bind on the same cgroup and hash replaces it without a gap.
                 _policies[container.Id] = BindLocked(pod, container, policy with { BoundCgroupId = container.CgroupId }, veto: false);
             }
+        }
+        lock (_lock)
+        {
             if (_engine.Engine is { } engine)
             {
-                var live = running.Select(c => c.CgroupId).ToHashSet();
+                // Judged against the registry now, not the snapshot: containers started meanwhile are live.
+                var live = _registry.Containers.Where(c => c.Phase == ContainerPhase.Started && c.CgroupId != 0).Select(c => c.CgroupId).ToHashSet();
                 foreach (var binding in engine.Bindings.Where(b => !live.Contains(b.CgroupId)).ToList())
                 {
                     LogStaleBinding(binding.CgroupId);
