@@ -17,6 +17,7 @@
 #include "lib/verdict.h"
 #include "lib/lsm_hooks.h"
 #include "lib/probes.h"
+#include "lib/gate.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

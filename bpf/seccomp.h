@@ -147,6 +147,38 @@ struct verdict {
 #define SC_EVENT_DEGRADED 0x04
 #define SC_EVENT_PREVENTED 0x08 /* a verdict was handed to the LSM hooks */
 
+/*
+ * The fail-closed gate (lib/gate.h): what happens to an exec in a container cgroup the daemon has not admitted,
+ * while no daemon vouches for the node (down, restarting, or not synchronized with the runtime).
+ */
+#define SC_GATE_OFF 0
+#define SC_GATE_LOG 1       /* the exec proceeds; it is recorded */
+#define SC_GATE_DENY_EXEC 2 /* the task is killed before the new image runs a single instruction */
+#define SC_GATE_MAX_PARENTS 4
+
+struct gate_parent {
+	__u64 id;    /* cgroup id of a runtime's container cgroup parent (e.g. kubepods, k8s.io) */
+	__u32 level; /* its depth below the cgroup2 root */
+	__u32 pad;
+};
+
+struct gate_config {
+	__u32 mode;
+	__u32 parents;
+	__u64 vouched_until_ns; /* bpf_ktime_get_ns(): the daemon renews it while it follows the runtime */
+	struct gate_parent parent[SC_GATE_MAX_PARENTS];
+};
+
+struct gate_record {
+	__u64 execs;
+	__u64 denied;
+	__u64 first_ns;
+	__u64 last_ns;
+	__u32 last_pid;
+	__u32 pad;
+	char comm[16];
+};
+
 struct sc_event {
 	__u64 timestamp_ns; /* bpf_ktime_get_boot_ns */
 	__u64 cgroup_id;    /* the task's own cgroup */

@@ -24,6 +24,9 @@ public sealed partial class LayoutTests
         { "sc_settings", Unsafe.SizeOf<SettingsValue>() },
         { "rate_value", Unsafe.SizeOf<RateValue>() },
         { "verdict", Unsafe.SizeOf<VerdictValue>() },
+        { "gate_parent", Unsafe.SizeOf<GateParent>() },
+        { "gate_config", Unsafe.SizeOf<GateConfig>() },
+        { "gate_record", Unsafe.SizeOf<GateRecordValue>() },
     };
 
     [Theory]

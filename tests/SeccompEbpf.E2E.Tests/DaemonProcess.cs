@@ -36,6 +36,9 @@ public sealed class DaemonConfig
     public string OnInvalidPolicy { get; set; } = "veto";
     public string OnUnenforceable { get; set; } = "refuse";
 
+    /// <summary>gate.mode (off, log, deny-exec); null keeps the daemon's default.</summary>
+    public string? GateMode { get; set; }
+
     public string Write()
     {
         var json = System.Text.Json.JsonSerializer.Serialize(new
@@ -51,7 +54,8 @@ public sealed class DaemonConfig
                 onInvalidPolicy = OnInvalidPolicy == "veto" ? "Veto" : "StartUnmanaged",
                 reloadDebounceMilliseconds = 50,
             },
-        });
+            gate = GateMode is null ? null : new { mode = GateMode },
+        }, new System.Text.Json.JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull });
         File.WriteAllText(ConfigPath, json);
         return ConfigPath;
     }

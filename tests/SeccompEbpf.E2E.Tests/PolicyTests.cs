@@ -384,6 +384,70 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(Pods * PerPod, enforced);
     }
 
+    private const string EntrypointMarker = "entrypoint-ran";
+
+    private async Task RestartDaemonWithGateAsync(string mode)
+    {
+        await _daemon.DisposeAsync();
+        _config.GateMode = mode;
+        await StartDaemonAsync();
+    }
+
+    [Fact]
+    public async Task With_no_daemon_deny_exec_keeps_a_new_container_from_running_its_entrypoint_and_the_next_daemon_reports_it()
+    {
+        await RestartDaemonWithGateAsync("deny-exec");
+        var admitted = await RunAsync("admitted-before", "while :; do /bin/true; sleep 0.2; done");
+        await _daemon.StopAsync(); // a stopping daemon withdraws its vouch: the gate is shut from now on
+
+        (string PodId, PodSandboxConfig Pod, string ContainerId)? stranger = null;
+        try
+        {
+            stranger = await RunAsync("stranger", $"echo {EntrypointMarker}; sleep 3600");
+        }
+        catch (RpcException e)
+        {
+            output.WriteLine($"the runtime failed the pod outright: {e.Status.Detail}");
+        }
+        if (stranger is { } started)
+        {
+            var exited = await WaitForExitAsync(started.ContainerId, Patience);
+            output.WriteLine($"stranger exited with {exited.ExitCode}");
+            Assert.Equal(137, exited.ExitCode);
+            Assert.DoesNotContain(EntrypointMarker, _containerd.ReadContainerLog(started.Pod, "probe"), StringComparison.Ordinal);
+        }
+        // A container admitted while the daemon ran keeps exec'ing with no daemon.
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(admitted.ContainerId));
+
+        await _daemon.DisposeAsync();
+        await StartDaemonAsync();
+        var recorded = await _daemon.WaitForAsync(e => e.Message.StartsWith("Exec gate: cgroup ", StringComparison.Ordinal), Patience, "the gate's record reported");
+        output.WriteLine(recorded.Message);
+        Assert.NotEqual("0", recorded["Denied"]);
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(admitted.ContainerId));
+    }
+
+    [Fact]
+    public async Task With_no_daemon_log_mode_lets_a_new_container_run_and_the_next_daemon_names_it()
+    {
+        await RestartDaemonWithGateAsync("log");
+        await _daemon.StopAsync();
+        var unseen = await RunAsync("unseen", $"echo {EntrypointMarker}; sleep 3600");
+        var deadline = DateTime.UtcNow + Patience;
+        while (!_containerd.ReadContainerLog(unseen.Pod, "probe").Contains(EntrypointMarker, StringComparison.Ordinal) && DateTime.UtcNow < deadline)
+            await Task.Delay(100);
+        Assert.Contains(EntrypointMarker, _containerd.ReadContainerLog(unseen.Pod, "probe"), StringComparison.Ordinal);
+
+        await _daemon.DisposeAsync();
+        await StartDaemonAsync();
+        var gap = await _daemon.WaitForAsync(e => e.Message.Contains("was created while no daemon followed the runtime", StringComparison.Ordinal) && e["Pod"] == "unseen",
+            Patience, "the gap named with its pod and container");
+        output.WriteLine(gap.Message);
+        Assert.Equal("probe", gap["Container"]);
+        Assert.Equal("0", gap["Denied"]);
+        Assert.NotEqual("0", gap["Execs"]);
+    }
+
     [Fact]
     public async Task A_hundred_pods_come_and_go_without_leaving_bindings_or_registry_entries()
     {

@@ -109,7 +109,7 @@ public sealed partial class EnforcementEngine : IDisposable
         {
             var lsmPrograms = capabilities.CanPreventSyscalls ? LsmHookTable.Programs : [];
             foreach (var program in obj.ProgramNames)
-                obj.SetAutoload(program, program == SysEnterProgram || lsmPrograms.Contains(program));
+                obj.SetAutoload(program, program == SysEnterProgram || program == GateProgram || lsmPrograms.Contains(program));
             var adopted = Pins.ReusePinnedMaps(obj, options.PinRoot, logger);
             obj.Load();
             Pins.PinNewMaps(obj, options.PinRoot, adopted);
@@ -373,6 +373,9 @@ public sealed partial class EnforcementEngine : IDisposable
         internal BpfMap Counters { get; } = obj.Map("counters");
         internal BpfMap Events { get; } = obj.Map("events");
         internal BpfMap GracePeriod { get; } = obj.Map("grace_period");
+        internal BpfMap GateConfig { get; } = obj.Map("gate_config");
+        internal BpfMap GateAdmitted { get; } = obj.Map("gate_admitted");
+        internal BpfMap GateRecords { get; } = obj.Map("gate_records");
         internal BpfMap GraceInner { get; } = obj.Map("grace_inner");
     }
 }

@@ -7,7 +7,8 @@ namespace SeccompEbpf.Bpf.Enforcement;
 internal static unsafe class Pins
 {
     /// <summary>The maps that carry enforcement state across engines (not the probe and global-data maps).</summary>
-    internal static readonly string[] PinnedMaps = ["bindings", "slots", "arch_policy", "syscall_policy", "rules", "settings", "log_rate", "pending", "counters", "events"];
+    internal static readonly string[] PinnedMaps = ["bindings", "slots", "arch_policy", "syscall_policy", "rules", "settings", "log_rate", "pending", "counters", "events",
+        "gate_config", "gate_admitted", "gate_records"];
 
     internal static HashSet<string> ReusePinnedMaps(BpfObject obj, string pinRoot, ILogger logger)
     {
@@ -58,7 +59,7 @@ internal static unsafe class Pins
 
     internal static void RemoveAll(string pinRoot, ILogger logger)
     {
-        foreach (var sub in new[] { "links", "maps" })
+        foreach (var sub in new[] { "links", "gate", "maps" })
         {
             string dir = Path.Combine(pinRoot, sub);
             if (!Directory.Exists(dir))

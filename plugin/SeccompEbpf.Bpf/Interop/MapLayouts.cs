@@ -97,6 +97,43 @@ internal struct SettingsValue
 }
 
 [StructLayout(LayoutKind.Sequential)]
+internal struct GateParent
+{
+    public ulong Id;
+    public uint Level;
+    public uint Pad;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct GateConfig
+{
+    public uint Mode;
+    public uint Parents;
+    public ulong VouchedUntilNs;
+    public GateParents Parent;
+
+    internal const int MaxParents = 4;
+
+    [System.Runtime.CompilerServices.InlineArray(MaxParents)]
+    internal struct GateParents
+    {
+        private GateParent _element;
+    }
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct GateRecordValue
+{
+    public ulong Execs;
+    public ulong Denied;
+    public ulong FirstNs;
+    public ulong LastNs;
+    public uint LastPid;
+    public uint Pad;
+    public fixed byte Comm[16];
+}
+
+[StructLayout(LayoutKind.Sequential)]
 internal struct RateValue
 {
     public ulong WindowStartNs;

@@ -73,6 +73,7 @@ internal static class RunCommand
         builder.Services.AddSingleton<ControlApi>();
         builder.Services.AddHostedService(sp => new ControlServer(
             sp.GetRequiredService<ControlApi>(), options.Control.SocketPath, sp.GetRequiredService<ILogger<ControlServer>>()));
+        builder.Services.AddSingleton<ExecGateKeeper>();
         builder.Services.AddSingleton<NriLifecycleHandler>();
         builder.Services.AddKubernetesIntegration(); // Kubernetes/KubernetesServices.cs: before NRI starts
         builder.Services.AddSingleton(sp => new NriPlugin(
@@ -88,6 +89,8 @@ internal static class RunCommand
         }
         // Open the engine (and adopt pinned bindings) before NRI can deliver the first StartContainer.
         host.Services.GetRequiredService<EngineHost>();
+        var gate = host.Services.GetRequiredService<ExecGateKeeper>();
+        host.Services.GetRequiredService<NriPlugin>().StateChanged += gate.OnConnectionState;
         await host.RunAsync().ConfigureAwait(false);
         return Environment.ExitCode;
     }

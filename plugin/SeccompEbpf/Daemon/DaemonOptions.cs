@@ -67,6 +67,7 @@ internal sealed partial class DaemonOptions
         if (!Path.IsPathRooted(Control.SocketPath))
             problems.Add($"control.socketPath: \"{Control.SocketPath}\" must be an absolute path");
         problems.AddRange(ValidateKubernetesAndMetrics()); // DaemonOptions.Kubernetes.cs
+        problems.AddRange(Gate.Validate()); // DaemonOptions.Gate.cs
         return problems;
     }
 

@@ -7,7 +7,7 @@ using SeccompEbpf.Nri;
 namespace SeccompEbpf.Daemon;
 
 /// <summary>Follows every pod and container through NRI and keeps the registry current.</summary>
-internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, PolicyController policies, PolicyOptions policyOptions, EventPump events, ILogger<NriLifecycleHandler> logger) :
+internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, PolicyController policies, PolicyOptions policyOptions, EventPump events, ExecGateKeeper gate, ILogger<NriLifecycleHandler> logger) :
     IConfigureHandler, ISynchronizeHandler,
     IRunPodSandboxHandler, IStopPodSandboxHandler, IRemovePodSandboxHandler,
     ICreateContainerHandler, IPostCreateContainerHandler, IStartContainerHandler, IPostStartContainerHandler,
@@ -52,6 +52,17 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         }
         registry.ReplaceAll(pods.Select(ToRecord), records);
         LogSynchronized(pods.Count, containers.Count);
+        // Admitted before the reply: the daemon vouches for the node once synchronized, and stops vouching when it
+        // goes away, so every container the runtime runs must be admitted by then or its next exec would be gated.
+        var live = new HashSet<ulong>();
+        foreach (var record in records.Where(r => r.CgroupId != 0))
+        {
+            gate.Admit(record.CgroupId, record.CgroupPath, registry.FindPod(record.PodId), record.Name);
+            live.Add(record.CgroupId);
+        }
+        foreach (var pod in pods)
+            live.Add(gate.AdmitSandbox(pod.Id, (int)pod.Pid, ToRecord(pod)));
+        gate.Retain(live);
         var recorded = clock.Elapsed;
         _ = Task.Run(() =>
         {
@@ -76,6 +87,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
     public ValueTask RunPodSandboxAsync(PodSandbox pod, CancellationToken ct)
     {
         registry.UpsertPod(ToRecord(pod));
+        gate.AdmitSandbox(pod.Id, (int)pod.Pid, ToRecord(pod));
         LogPodEvent("RunPodSandbox", pod.Namespace, pod.Name, pod.Id, (int)pod.Pid);
         return ValueTask.CompletedTask;
     }
@@ -89,6 +101,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
     public ValueTask RemovePodSandboxAsync(PodSandbox pod, CancellationToken ct)
     {
         registry.RemovePod(pod.Id);
+        gate.ForgetSandbox(pod.Id);
         LogPodEvent("RemovePodSandbox", pod.Namespace, pod.Name, pod.Id, (int)pod.Pid);
         return ValueTask.CompletedTask;
     }
@@ -119,6 +132,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         registry.UpsertContainer(record);
         Log("StartContainer", pod, record, container.State.ToString());
         var podRecord = registry.FindPod(pod.Id) ?? ToRecord(pod);
+        gate.Admit(record.CgroupId, record.CgroupPath, podRecord, record.Name);
         await DecideWithinDeadlineAsync("StartContainer", podRecord, record, () =>
         {
             TestHooks.DelayFirstStartDecision();
@@ -191,6 +205,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         var record = registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Stopped);
         registry.RemoveContainer(container.Id);
         policies.Release(container.Id, forget: true);
+        gate.Forget(record.CgroupId);
         events.Forget(container.Id);
         Log("RemoveContainer", pod, record);
         return ValueTask.CompletedTask;
