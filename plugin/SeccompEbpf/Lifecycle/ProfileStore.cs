@@ -73,13 +73,21 @@ internal sealed partial class ProfileStore : IDisposable
             }
             case ProfileLocation.File file:
             {
-                if (!File.Exists(file.Path))
-                    throw new PolicySelectionException($"profile \"{reference}\" not found: {file.Path} does not exist");
-                var parsed = ProfileParser.ParseFile(file.Path);
+                // Checked on every load and reload: a symlink swapped in since the reference was resolved may lead out of the root.
+                byte[] bytes;
+                try
+                {
+                    bytes = ProfileFile.ReadAllBytes(file.Path, file.Root);
+                }
+                catch (ProfileFileException e)
+                {
+                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be read: {e.Message}");
+                }
+                var parsed = ProfileParser.Parse(bytes);
                 if (parsed.HasErrors || parsed.Profile is null)
                 {
                     var errors = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Error).Take(5).Select(d => d.Format(file.Path));
-                    throw new PolicySelectionException($"profile \"{reference}\" is invalid: {string.Join("; ", errors)}");
+                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" is invalid: {string.Join("; ", errors)}");
                 }
                 try
                 {
@@ -90,7 +98,7 @@ internal sealed partial class ProfileStore : IDisposable
                 }
                 catch (Profiles.Model.ProfileException e)
                 {
-                    throw new PolicySelectionException($"profile \"{reference}\" cannot be compiled: {e.Message}");
+                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be compiled: {e.Message}");
                 }
             }
             case ConfigMapProfileLocation configMap:
