@@ -62,6 +62,7 @@ internal sealed partial class ProfileStore
         try
         {
             var compiled = ProfileCompiler.Compile(parsed.Profile, _context);
+            CheckBpfLimits(reference, compiled.Profile);
             var warnings = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Warning).Select(d => d.Format(source.Describe()))
                 .Concat(compiled.Warnings).ToList();
             return new LoadedProfile(reference, location, compiled.Profile, version, warnings);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Daemon;
 using SeccompEbpf.Profiles.BuiltIns;
 using SeccompEbpf.Profiles.Compilation;
@@ -92,6 +93,7 @@ internal sealed partial class ProfileStore : IDisposable
                 try
                 {
                     var compiled = ProfileCompiler.Compile(parsed.Profile, _context);
+                    CheckBpfLimits(reference, compiled.Profile);
                     var warnings = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Warning).Select(d => d.Format(file.Path))
                         .Concat(compiled.Warnings).ToList();
                     return new LoadedProfile(reference, location, compiled.Profile, version, warnings);
@@ -106,6 +108,17 @@ internal sealed partial class ProfileStore : IDisposable
             default:
                 throw new InvalidOperationException($"unknown profile location {location}");
         }
+    }
+
+    // Refused here, when the profile is loaded or edited, rather than by the engine when a container starts: a veto at
+    // CreateContainer or a rejected reload instead of a bind that fails on the handler path.
+    private static void CheckBpfLimits(string reference, CompiledProfile compiled)
+    {
+        var problems = BpfLimits.Check(compiled);
+        if (problems.Count > 0)
+            throw new PolicySelectionException(
+                $"profile \"{PolicyAnnotations.Echo(reference)}\" exceeds the BPF evaluator's limits: {string.Join("; ", problems.Take(3).Select(p => p.Message))}" +
+                (problems.Count > 3 ? $"; and {problems.Count - 3} more" : ""));
     }
 
     private void Watch(string directory)
