@@ -46,6 +46,19 @@ internal static class RunCommand
             return 2;
         }
 
+        // Before anything touches the pins or the socket path: a second daemon must leave the first one's alone.
+        DaemonLock daemonLock;
+        try
+        {
+            daemonLock = DaemonLock.Acquire(options.Enforcement.PinRoot, options.Control.SocketPath);
+        }
+        catch (Exception e) when (e is DaemonAlreadyRunningException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"seccomp-ebpf run: {e.Message}");
+            return 1;
+        }
+        using var _ = daemonLock;
+
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
         builder.Services.AddSystemd();
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
