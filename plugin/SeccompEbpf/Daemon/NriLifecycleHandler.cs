@@ -86,7 +86,17 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         registry.UpsertContainer(record);
         Log("StartContainer", pod, record, container.State.ToString());
         var podRecord = registry.FindPod(pod.Id) ?? ToRecord(pod);
-        policies.Start(podRecord, record);
+        try
+        {
+            policies.Start(podRecord, record);
+        }
+        catch (NriVetoException)
+        {
+            // A vetoed container never runs its entrypoint: it leaves ps now rather than staying "pending" until removed.
+            registry.RemoveContainer(container.Id);
+            policies.Release(container.Id, forget: true);
+            throw;
+        }
         LogStartHandled(container.Id, (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
         return ValueTask.CompletedTask;
     }
@@ -111,9 +121,10 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     public ValueTask<StopContainerResponse> StopContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
-        var record = registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started);
-        record = record with { Phase = ContainerPhase.Stopped };
-        registry.UpsertContainer(record);
+        var known = registry.FindContainer(container.Id);
+        var record = (known ?? ToRecord(container, ContainerPhase.Started)) with { Phase = ContainerPhase.Stopped };
+        if (known is not null) // a vetoed container was dropped on purpose: stopping it must not bring it back
+            registry.UpsertContainer(record);
         Log("StopContainer", pod, record);
         policies.Release(container.Id, forget: false);
         return ValueTask.FromResult(new StopContainerResponse());
