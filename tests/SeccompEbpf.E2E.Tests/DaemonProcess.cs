@@ -163,6 +163,21 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     public string Tail(int lines = 60) => string.Join('\n', _rawLines.TakeLast(lines));
 
+    /// <summary>The exit code, once the daemon exits by itself within <paramref name="timeout"/>; fails with its output otherwise.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"daemon still running after {timeout.TotalSeconds:0.#} s; output:\n{Tail()}");
+        }
+        return _process.ExitCode;
+    }
+
     public Task StopAsync() => _process.StopGracefullyAsync(TimeSpan.FromSeconds(15));
 
     public async ValueTask DisposeAsync()
