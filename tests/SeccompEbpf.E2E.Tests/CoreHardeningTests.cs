@@ -182,4 +182,28 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         Assert.False(_daemon.HasExited);
         Assert.Empty(await PsAsync());
     }
+
+    [Fact]
+    public async Task A_container_vetoed_at_StartContainer_leaves_ps()
+    {
+        // ERRNO needs BPF LSM or error injection: where this kernel has neither, binding is refused (OnUnenforceable
+        // refuse) and StartContainer is vetoed; where it has them, the container is simply enforced.
+        WriteProfile("deny-personality", """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","errnoRet":77}]}""");
+        var (podId, podConfig) = await _containerd.RunPodAsync("errno", annotations: Profile("deny-personality"));
+        var id = await _containerd.CreateContainerAsync(podId, podConfig, "probe", "sleep 60");
+        Assert.Single(await PsAsync(), r => r.GetProperty("containerId").GetString() == id);
+        try
+        {
+            await _containerd.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+        }
+        catch (RpcException e)
+        {
+            output.WriteLine($"vetoed at StartContainer: {e.Status.Detail}");
+            Assert.Contains("profile \"deny-personality\" cannot be enforced", e.Status.Detail);
+            Assert.DoesNotContain(await PsAsync(), r => r.GetProperty("containerId").GetString() == id);
+            return;
+        }
+        var row = (await PsAsync()).Single(r => r.GetProperty("containerId").GetString() == id);
+        Assert.Equal("enforced", row.GetProperty("state").GetString());
+    }
 }
