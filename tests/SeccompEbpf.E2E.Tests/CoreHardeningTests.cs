@@ -16,9 +16,8 @@ namespace SeccompEbpf.E2E.Tests;
 public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
-    private const string KillPersonality = """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_KILL_PROCESS"}]}""";
-    // The container waits for /tmp/go (created by the test through /proc/PID/root) before it calls personality.
-    private const string GatedProbe = "while [ ! -e /tmp/go ]; do sleep 0.05; done; exec container-probe personality-query 20";
+    private const string KillPersonality = PolicyTests.KillPersonality;
+    private const string GatedProbe = PolicyTests.GatedProbe;
 
     private ContainerdInstance _containerd = null!;
     private DaemonConfig _config = null!;
@@ -42,12 +41,7 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         await _config.DetachAsync();
     }
 
-    private void WriteProfile(string name, string json)
-    {
-        var path = Path.Join(_config.ProfileDirectory, name + ".json");
-        File.WriteAllText(path + ".tmp", json);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
+    private void WriteProfile(string name, string json) => _config.WriteProfile(name, json);
 
     private static Dictionary<string, string> Profile(string name) => new() { ["seccomp-ebpf.io/profile"] = name };
 
@@ -67,12 +61,7 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         return error;
     }
 
-    private async Task ReleaseGateAsync(string containerId)
-    {
-        var status = await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true });
-        using var info = JsonDocument.Parse(status.Info["info"]);
-        await File.WriteAllTextAsync($"/proc/{info.RootElement.GetProperty("pid").GetInt32()}/root/tmp/go", "");
-    }
+    private Task ReleaseGateAsync(string containerId) => PolicyTests.ReleaseGateAsync(_containerd, containerId);
 
     private async Task<int> ExitCodeAsync(string containerId)
     {

@@ -56,6 +56,15 @@ public sealed class DaemonConfig
         return ConfigPath;
     }
 
+    /// <summary>Writes profile <paramref name="name"/> into the profile directory.</summary>
+    public void WriteProfile(string name, string json)
+    {
+        // Write then rename, as editors and kubectl cp do, so the watcher never reads half a file.
+        var path = Path.Join(ProfileDirectory, name + ".json");
+        File.WriteAllText(path + ".tmp", json);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
     /// <summary>Removes the pinned BPF state this daemon left (it keeps enforcement pinned on exit by design).</summary>
     public async Task DetachAsync()
     {
