@@ -14,7 +14,7 @@ public sealed class DaemonLockTests : IDisposable
 
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
-    private string PinRoot => Path.Join(_root, "pins");
+    private string PinRoot => Directory.CreateDirectory(Path.Join(_root, "pins")).FullName;
     private string Socket => Path.Join(_root, "run", "control.sock");
 
     // .NET unlinks the path it bound when the socket is disposed: bound under another name and renamed, the socket
@@ -36,7 +36,7 @@ public sealed class DaemonLockTests : IDisposable
             // flock conflicts between open file descriptions, even within one process.
             var e = Assert.Throws<DaemonAlreadyRunningException>(() => DaemonLock.Acquire(PinRoot, Socket));
             Assert.Contains($"another seccomp-ebpf daemon (pid {Environment.ProcessId}) is running on the pin root {PinRoot}", e.Message);
-            e = Assert.Throws<DaemonAlreadyRunningException>(() => DaemonLock.Acquire(Path.Join(_root, "other-pins"), Socket));
+            e = Assert.Throws<DaemonAlreadyRunningException>(() => DaemonLock.Acquire(null, Socket));
             Assert.Contains($"(pid {Environment.ProcessId}) is running on the control socket {Socket}", e.Message);
         }
         DaemonLock.Acquire(PinRoot, Socket).Dispose();

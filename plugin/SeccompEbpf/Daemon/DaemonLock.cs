@@ -43,14 +43,16 @@ internal sealed partial class DaemonLock : IDisposable
     /// Locks the pin root directory itself (bpffs takes no regular files, but flock works on its directories) and
     /// <c>SOCKET.lock</c> next to the control socket, then checks that nothing else is served at the socket path.
     /// </summary>
+    /// <param name="pinRoot">An existing pin root directory, or null when there is none to guard (no engine can open one).</param>
+    /// <param name="controlSocket">The control socket's path.</param>
     /// <exception cref="DaemonAlreadyRunningException">Another daemon holds either lock or listens on the socket.</exception>
-    public static DaemonLock Acquire(string pinRoot, string controlSocket)
+    public static DaemonLock Acquire(string? pinRoot, string controlSocket)
     {
         var held = new List<SafeFileHandle>();
         try
         {
-            Directory.CreateDirectory(pinRoot);
-            held.Add(Lock(pinRoot, OReadOnly | ODirectory | OCloExec, $"pin root {pinRoot}"));
+            if (pinRoot is not null)
+                held.Add(Lock(pinRoot, OReadOnly | ODirectory | OCloExec, $"pin root {pinRoot}"));
             Directory.CreateDirectory(Path.GetDirectoryName(controlSocket)!);
             held.Add(Lock(controlSocket + ".lock", OReadWrite | OCreate | ONoFollow | OCloExec, $"control socket {controlSocket}"));
             GuardSocketPath(controlSocket);
