@@ -195,4 +195,47 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         var row = (await PsAsync()).Single(r => r.GetProperty("containerId").GetString() == id);
         Assert.Equal("enforced", row.GetProperty("state").GetString());
     }
+
+    [Fact]
+    public async Task Idle_control_connections_are_capped_and_timed_out()
+    {
+        var idle = new List<System.Net.Sockets.Socket>();
+        try
+        {
+            for (var i = 0; i < SeccompEbpf.Control.ControlServer.MaxConnections; i++)
+            {
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+                idle.Add(socket);
+                // A connect faster than the accept loop may find the backlog full (EAGAIN): wait for the daemon.
+                while (true)
+                {
+                    try
+                    {
+                        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(_config.ControlSocket));
+                        break;
+                    }
+                    catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.WouldBlock)
+                    {
+                        await Task.Delay(10);
+                    }
+                }
+            }
+            // One more is told so at once; the daemon keeps no more than the cap.
+            var (code, _, stderr) = await Exec.TryRunAsync(DaemonProcess.ExecutablePath, ["ps", "--socket", _config.ControlSocket]);
+            Assert.Equal(1, code);
+            Assert.Contains("busy: 64 control connections are open", stderr);
+
+            // A connection that sends no request is closed after the request timeout (10 s), freeing its place.
+            var buffer = new byte[1];
+            using var patience = new CancellationTokenSource(SeccompEbpf.Control.ControlServer.RequestTimeout + TimeSpan.FromSeconds(10));
+            Assert.Equal(0, await idle[0].ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, patience.Token));
+            await _daemon.WaitForAsync(e => e.Message.Contains("closed: no request within 10 s", StringComparison.Ordinal), Patience, "the idle timeout");
+            Assert.NotNull(await PsAsync());
+        }
+        finally
+        {
+            foreach (var socket in idle)
+                socket.Dispose();
+        }
+    }
 }

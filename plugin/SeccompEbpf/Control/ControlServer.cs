@@ -24,7 +24,7 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
         listener.Bind(new UnixDomainSocketEndPoint(socketPath));
         File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         var ours = Linux.Statx.InodeOf(socketPath);
-        listener.Listen(16);
+        listener.Listen(MaxConnections); // a burst of CLI calls queues instead of failing connect with EAGAIN
         LogListening(socketPath);
         try
         {
@@ -63,6 +63,15 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
         try
         {
             await WriteAsync(stream, ControlJson.Failure($"busy: {MaxConnections} control connections are open; try again"), ct).ConfigureAwait(false);
+            // Closing at once would reset the connection under a client still sending its request, and it would see
+            // EPIPE instead of the reply: stop sending, take what it sends for a moment, then close.
+            socket.Shutdown(SocketShutdown.Send);
+            using var linger = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            linger.CancelAfter(TimeSpan.FromSeconds(1));
+            var discard = new byte[4096];
+            while (await stream.ReadAsync(discard, linger.Token).ConfigureAwait(false) > 0)
+            {
+            }
         }
         catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
         {
