@@ -116,6 +116,9 @@ log "installing to $libdir"
 mkdir -p "$libdir" "$(dirname "$bin")"
 rm -rf "$libdir.new"
 cp -a "$stage" "$libdir.new"
+# mktemp -d made the stage 0700: world-readable (dirs 0755, files 0644, executables 0755) so any user can run
+# `profile validate/explain`; the control commands stay root-only through the control socket's mode and peer check.
+chmod -R u=rwX,go=rX "$libdir.new"
 rm -rf "$libdir"
 mv "$libdir.new" "$libdir"
 dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")

@@ -60,6 +60,15 @@ public sealed class DaemonConfig
         return ConfigPath;
     }
 
+    /// <summary>Writes profile <paramref name="name"/> into the profile directory.</summary>
+    public void WriteProfile(string name, string json)
+    {
+        // Write then rename, as editors and kubectl cp do, so the watcher never reads half a file.
+        var path = Path.Join(ProfileDirectory, name + ".json");
+        File.WriteAllText(path + ".tmp", json);
+        File.Move(path + ".tmp", path, overwrite: true);
+    }
+
     /// <summary>Removes the pinned BPF state this daemon left (it keeps enforcement pinned on exit by design).</summary>
     public async Task DetachAsync()
     {
@@ -174,6 +183,21 @@ public sealed class DaemonProcess : IAsyncDisposable
         Entries.Where(e => e["ContainerId"] == containerId && e["NriEvent"] is not null).ToList();
 
     public string Tail(int lines = 60) => string.Join('\n', _rawLines.TakeLast(lines));
+
+    /// <summary>The exit code, once the daemon exits by itself within <paramref name="timeout"/>; fails with its output otherwise.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"daemon still running after {timeout.TotalSeconds:0.#} s; output:\n{Tail()}");
+        }
+        return _process.ExitCode;
+    }
 
     public Task StopAsync() => _process.StopGracefullyAsync(TimeSpan.FromSeconds(15));
 

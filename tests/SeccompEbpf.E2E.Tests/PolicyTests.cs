@@ -20,9 +20,9 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
     private const string Syscall = "personality";
     private const string Probe = "exec container-probe personality-query 20";
     private const string LogPersonality = """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_LOG"}]}""";
-    private const string KillPersonality = """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_KILL_PROCESS"}]}""";
+    internal const string KillPersonality = """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["personality"],"action":"SCMP_ACT_KILL_PROCESS"}]}""";
     // The container waits for /tmp/go (created by the test through /proc/PID/root) before it calls personality.
-    private const string GatedProbe = "while [ ! -e /tmp/go ]; do sleep 0.05; done; " + Probe;
+    internal const string GatedProbe = "while [ ! -e /tmp/go ]; do sleep 0.05; done; " + Probe;
 
     private ContainerdInstance _containerd = null!;
     private DaemonConfig _config = null!;
@@ -52,13 +52,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
     }
 
-    private void WriteProfile(string name, string json)
-    {
-        // Write then rename, as editors and kubectl cp do, so the watcher never reads half a file.
-        var path = Path.Join(_config.ProfileDirectory, name + ".json");
-        File.WriteAllText(path + ".tmp", json);
-        File.Move(path + ".tmp", path, overwrite: true);
-    }
+    private void WriteProfile(string name, string json) => _config.WriteProfile(name, json);
 
     private async Task<(string PodId, PodSandboxConfig Pod, string ContainerId)> RunAsync(string pod, string script, Dictionary<string, string>? annotations = null)
     {
@@ -70,15 +64,15 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
 
     private static Dictionary<string, string> Profile(string name) => new() { ["seccomp-ebpf.io/profile"] = name };
 
-    private async Task<int> PidOfAsync(string containerId)
+    /// <summary>Lets a container running <see cref="GatedProbe"/> go on to call personality.</summary>
+    internal static async Task ReleaseGateAsync(ContainerdInstance containerd, string containerId)
     {
-        var status = await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true });
+        var status = await containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true });
         using var info = JsonDocument.Parse(status.Info["info"]);
-        return info.RootElement.GetProperty("pid").GetInt32();
+        await File.WriteAllTextAsync($"/proc/{info.RootElement.GetProperty("pid").GetInt32()}/root/tmp/go", "");
     }
 
-    private async Task ReleaseGateAsync(string containerId) =>
-        await File.WriteAllTextAsync($"/proc/{await PidOfAsync(containerId)}/root/tmp/go", "");
+    private Task ReleaseGateAsync(string containerId) => ReleaseGateAsync(_containerd, containerId);
 
     private async Task<ContainerStatus> WaitForExitAsync(string containerId, TimeSpan timeout)
     {

@@ -127,7 +127,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         }
     }
 
-    private static int RuleEntries(CompiledSyscall syscall)
+    internal static int RuleEntries(CompiledSyscall syscall)
         => syscall.Rules.Sum(r => Math.Max(1, (r.Checks.Count + ChecksPerEntry - 1) / ChecksPerEntry));
 
     /// <summary>An action for a class of syscalls (default, ENOSYS stub): preventable only for LSM-table syscalls, which get their own entries.</summary>

@@ -35,34 +35,24 @@ public static class ProfileParser
         "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
     ];
 
-    /// <summary>Parses a profile file; I/O errors become a diagnostic.</summary>
+    /// <summary>Parses a profile file (a regular file, read with <see cref="ProfileFile"/>); I/O errors become a diagnostic.</summary>
     public static ProfileParseResult ParseFile(string path)
     {
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists) return Fail(0, "$", $"file not found: {path}");
-            if (info.Length > MaxProfileBytes) return Fail(0, "$", $"profile is {info.Length} bytes; the limit is {MaxProfileBytes}");
-            return Parse(File.ReadAllBytes(path));
-        }
-        catch (IOException ex) { return Fail(0, "$", $"cannot read {path}: {ex.Message}"); }
+        try { return Parse(ProfileFile.ReadAllBytes(path)); }
+        catch (IOException ex) { return Fail(0, "$", ReadProblem(path, ex)); }
         catch (UnauthorizedAccessException ex) { return Fail(0, "$", $"cannot read {path}: {ex.Message}"); }
     }
 
     /// <summary>Parses a profile file without blocking a thread on I/O; I/O errors become a diagnostic.</summary>
     public static async Task<ProfileParseResult> ParseFileAsync(string path, CancellationToken cancellationToken = default)
     {
-        try
-        {
-            var info = new FileInfo(path);
-            if (!info.Exists) return Fail(0, "$", $"file not found: {path}");
-            if (info.Length > MaxProfileBytes) return Fail(0, "$", $"profile is {info.Length} bytes; the limit is {MaxProfileBytes}");
-            byte[] bytes = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
-            return Parse(bytes);
-        }
-        catch (IOException ex) { return Fail(0, "$", $"cannot read {path}: {ex.Message}"); }
+        try { return Parse(await ProfileFile.ReadAllBytesAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false)); }
+        catch (IOException ex) { return Fail(0, "$", ReadProblem(path, ex)); }
         catch (UnauthorizedAccessException ex) { return Fail(0, "$", $"cannot read {path}: {ex.Message}"); }
     }
+
+    // ProfileFileException messages already name the path.
+    private static string ReadProblem(string path, IOException ex) => ex is ProfileFileException ? ex.Message : $"cannot read {path}: {ex.Message}";
 
     /// <summary>Parses a profile from a string.</summary>
     public static ProfileParseResult Parse(string json) => Parse(Encoding.UTF8.GetBytes(json));

@@ -112,6 +112,11 @@ internal static class ControlCommands
             stderr.WriteLine($"seccomp-ebpf {request.Verb}: {e.Message}");
             return 1;
         }
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+        {
+            stderr.WriteLine($"seccomp-ebpf {request.Verb}: the daemon at {socket} closed the connection: {e.Message}");
+            return 1;
+        }
         catch (OperationCanceledException)
         {
             return 0;

@@ -1,4 +1,6 @@
 using System.Globalization;
+using BpfLimitProblem = SeccompEbpf.Bpf.Enforcement.BpfLimitProblem;
+using BpfLimits = SeccompEbpf.Bpf.Enforcement.BpfLimits;
 using SeccompEbpf.Profiles.BuiltIns;
 using SeccompEbpf.Profiles.Compilation;
 using SeccompEbpf.Profiles.Compiled;
@@ -75,16 +77,27 @@ internal static class ProfileCommand
             if (result.Profile is null) { failed = true; continue; }
             // runc refuses some profiles only when libseccomp builds the filter (EEXIST): try without and with every capability.
             var problems = new SortedSet<string>(StringComparer.Ordinal);
+            // The daemon refuses what the BPF evaluator cannot hold (rule entries per syscall): said here, before any use.
+            var limits = new SortedSet<(int Line, string Message)>();
             foreach (var caps in new[] { new HashSet<string>(), new HashSet<string>(AllCaps) })
                 foreach (var native in new[] { SyscallArch.X86_64, SyscallArch.Aarch64 })
                 {
-                    try { ProfileCompiler.Compile(result.Profile, new CompileContext(native, caps, new KernelVersion(6, 1))); }
+                    try
+                    {
+                        var compiled = ProfileCompiler.Compile(result.Profile, new CompileContext(native, caps, new KernelVersion(6, 1)));
+                        foreach (var limit in BpfLimits.Check(compiled.Profile)) limits.Add((LineOfSyscall(compiled.Profile, limit, result.Profile), limit.Message));
+                    }
                     catch (ProfileException ex) { problems.Add(ex.Message); }
                 }
             foreach (string problem in problems)
             {
                 int line = LineOf(problem, result.Profile);
                 stdout.WriteLine($"{file}:{line}: {PathOf(problem)}: {problem}");
+                failed = true;
+            }
+            foreach (var (line, message) in limits)
+            {
+                stdout.WriteLine($"{file}:{line}: $: BPF limit: {message}");
                 failed = true;
             }
             if (!failed && result.Diagnostics.Count == 0) stdout.WriteLine($"{file}: ok");
@@ -99,6 +112,11 @@ internal static class ProfileCommand
         int end = message.IndexOf(']', start);
         return int.TryParse(message.AsSpan(start + 9, end - start - 9), out int index) && index < profile.Syscalls.Count ? profile.Syscalls[index].Line : 0;
     }
+
+    // The first syscalls[] entry that names the syscall over the limit.
+    private static int LineOfSyscall(CompiledProfile compiled, BpfLimitProblem limit, SeccompProfile profile) =>
+        compiled.Origins?.TryGetValue((limit.AuditArch, limit.Nr), out var origins) == true && origins.Count > 0 && origins[0] < profile.Syscalls.Count
+            ? profile.Syscalls[origins[0]].Line : 0;
 
     private static string PathOf(string message)
     {
@@ -152,8 +170,12 @@ internal static class ProfileCommand
         var result = Load(o.File);
         foreach (var d in result.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error)) stderr.WriteLine(d.Format(o.File));
         if (result.Profile is null) return null;
-        try { return ProfileCompiler.Compile(result.Profile, context); }
+        CompileResult compiled;
+        try { compiled = ProfileCompiler.Compile(result.Profile, context); }
         catch (ProfileException ex) { stderr.WriteLine($"{o.File}: {ex.Message}"); return null; }
+        foreach (var limit in BpfLimits.Check(compiled.Profile))
+            stderr.WriteLine($"{o.File}:{LineOfSyscall(compiled.Profile, limit, result.Profile)}: BPF limit: {limit.Message}; the daemon refuses this profile");
+        return compiled;
     }
 
     private static int Explain(string[] args, TextWriter stdout, TextWriter stderr)

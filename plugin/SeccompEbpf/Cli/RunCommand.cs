@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Control;
 using SeccompEbpf.Daemon;
 using SeccompEbpf.Kubernetes;
@@ -45,6 +46,30 @@ internal static class RunCommand
             Console.Error.WriteLine($"seccomp-ebpf run: bad configuration: {e.Message}{(e.InnerException is { } inner ? ": " + inner.Message : "")}");
             return 2;
         }
+
+        // Before anything touches the pins or the socket path: a second daemon must leave the first one's alone.
+        string? pinRoot = options.Enforcement.PinRoot;
+        try
+        {
+            EnforcementEngine.PreparePinRoot(pinRoot); // mounts bpffs if need be, as the engine would
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The engine will fail the same way and the daemon runs without enforcement: there are no pins to guard.
+            Console.Error.WriteLine($"seccomp-ebpf run: pin root {pinRoot} unavailable, not locked: {e.Message}");
+            pinRoot = null;
+        }
+        DaemonLock daemonLock;
+        try
+        {
+            daemonLock = DaemonLock.Acquire(pinRoot, options.Control.SocketPath);
+        }
+        catch (Exception e) when (e is DaemonAlreadyRunningException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"seccomp-ebpf run: {e.Message}");
+            return 1;
+        }
+        using var _ = daemonLock;
 
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { Args = args });
         builder.Services.AddSystemd();

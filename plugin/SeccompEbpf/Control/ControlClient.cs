@@ -30,7 +30,14 @@ internal sealed class ControlClient : IAsyncDisposable
         catch (SocketException e)
         {
             socket.Dispose();
-            throw new ControlUnavailableException($"cannot reach the seccomp-ebpf daemon at {socketPath}: {e.Message} (is it running? see 'seccomp-ebpf run')");
+            // connect(2) says ENOENT (AddressNotAvailable here) for a missing path and ECONNREFUSED for a socket nobody serves.
+            throw new ControlUnavailableException(e.SocketErrorCode switch
+            {
+                SocketError.AddressNotAvailable when !Path.Exists(socketPath) => $"daemon not running (no socket at {socketPath})",
+                SocketError.ConnectionRefused => $"daemon not running (nothing listens on {socketPath})",
+                SocketError.AccessDenied => $"permission denied on {socketPath}: the control commands are for root",
+                _ => $"cannot reach the seccomp-ebpf daemon at {socketPath}: {e.Message} (is it running? see 'seccomp-ebpf run')",
+            });
         }
     }
 

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -10,6 +9,12 @@ namespace SeccompEbpf.Control;
 internal sealed partial class ControlServer(ControlApi api, string socketPath, ILogger<ControlServer> logger) : BackgroundService
 {
     private const int MaxRequestBytes = 64 * 1024;
+    // Bounds on what clients can hold: each connection costs a 64 KB buffer and a task, and one that never sends its
+    // request line (or never reads the replies of `events -f`) must not stay forever.
+    internal const int MaxConnections = 64;
+    internal static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
+    internal static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
+    private readonly SemaphoreSlim _connections = new(MaxConnections, MaxConnections);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -19,13 +24,18 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
         listener.Bind(new UnixDomainSocketEndPoint(socketPath));
         File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         var ours = Linux.Statx.InodeOf(socketPath);
-        listener.Listen(16);
+        listener.Listen(MaxConnections); // a burst of CLI calls queues instead of failing connect with EAGAIN
         LogListening(socketPath);
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
                 var connection = await listener.AcceptAsync(stoppingToken).ConfigureAwait(false);
+                if (!_connections.Wait(0))
+                {
+                    _ = RefuseAsync(connection, stoppingToken);
+                    continue;
+                }
                 _ = ServeAsync(connection, stoppingToken);
             }
         }
@@ -46,6 +56,28 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
         }
     }
 
+    private async Task RefuseAsync(Socket socket, CancellationToken ct)
+    {
+        LogTooManyConnections(MaxConnections);
+        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        try
+        {
+            await WriteAsync(stream, ControlJson.Failure($"busy: {MaxConnections} control connections are open; try again"), ct).ConfigureAwait(false);
+            // Closing at once would reset the connection under a client still sending its request, and it would see
+            // EPIPE instead of the reply: stop sending, take what it sends for a moment, then close.
+            socket.Shutdown(SocketShutdown.Send);
+            using var linger = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            linger.CancelAfter(TimeSpan.FromSeconds(1));
+            var discard = new byte[4096];
+            while (await stream.ReadAsync(discard, linger.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+        {
+        }
+    }
+
     private async Task ServeAsync(Socket socket, CancellationToken ct)
     {
         await using var stream = new NetworkStream(socket, ownsSocket: true);
@@ -58,7 +90,20 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
                 await WriteAsync(stream, ControlJson.Failure($"permission denied: the control socket serves root only (you are uid {peer.Uid})"), ct).ConfigureAwait(false);
                 return;
             }
-            var request = await ReadRequestAsync(stream, ct).ConfigureAwait(false);
+            ControlRequest? request;
+            using (var reading = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                reading.CancelAfter(RequestTimeout);
+                try
+                {
+                    request = await ReadRequestAsync(stream, reading.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                    LogRequestTimedOut(peer.Pid, RequestTimeout.TotalSeconds);
+                    return;
+                }
+            }
             if (request is null)
             {
                 await WriteAsync(stream, ControlJson.Failure("malformed request: expected one JSON object line with a \"verb\""), ct).ConfigureAwait(false);
@@ -81,6 +126,10 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
             catch (Exception) when (!ct.IsCancellationRequested)
             {
             }
+        }
+        finally
+        {
+            _connections.Release();
         }
     }
 
@@ -112,11 +161,14 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
         }
     }
 
+    // A client that stops reading (a stalled `events -f`) is dropped once one reply cannot be written for WriteTimeout.
     private static async Task WriteAsync(NetworkStream stream, ControlReply reply, CancellationToken ct)
     {
         var line = JsonSerializer.SerializeToUtf8Bytes(reply, ControlJson.Options);
-        await stream.WriteAsync(line, ct).ConfigureAwait(false);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("\n"), ct).ConfigureAwait(false);
+        using var writing = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        writing.CancelAfter(WriteTimeout);
+        await stream.WriteAsync(line, writing.Token).ConfigureAwait(false);
+        await stream.WriteAsync("\n"u8.ToArray(), writing.Token).ConfigureAwait(false);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Control socket listening on {SocketPath}")]
@@ -124,6 +176,12 @@ internal sealed partial class ControlServer(ControlApi api, string socketPath, I
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Control socket refused pid {Pid} uid {Uid}: not root")]
     private partial void LogRefusedPeer(int pid, uint uid);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Control socket refused a connection: {MaxConnections} are open")]
+    private partial void LogTooManyConnections(int maxConnections);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Control connection from pid {Pid} closed: no request within {Seconds} s")]
+    private partial void LogRequestTimedOut(int pid, double seconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Control request failed")]
     private partial void LogRequestFailed(Exception e);

@@ -133,11 +133,21 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         Log("StartContainer", pod, record, container.State.ToString());
         var podRecord = registry.FindPod(pod.Id) ?? ToRecord(pod);
         gate.Admit(record.CgroupId, record.CgroupPath, podRecord, record.Name);
-        await DecideWithinDeadlineAsync("StartContainer", podRecord, record, () =>
+        try
         {
-            TestHooks.DelayFirstStartDecision();
-            policies.Start(podRecord, record);
-        });
+            await DecideWithinDeadlineAsync("StartContainer", podRecord, record, () =>
+            {
+                TestHooks.DelayFirstStartDecision();
+                policies.Start(podRecord, record);
+            });
+        }
+        catch (NriVetoException)
+        {
+            // A vetoed container never runs its entrypoint: it leaves ps now rather than staying "pending" until removed.
+            registry.RemoveContainer(container.Id);
+            policies.Release(container.Id, forget: true);
+            throw;
+        }
         LogStartHandled(container.Id, (long)System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMicroseconds);
     }
 
@@ -192,9 +202,10 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     public ValueTask<StopContainerResponse> StopContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
-        var record = registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started);
-        record = record with { Phase = ContainerPhase.Stopped };
-        registry.UpsertContainer(record);
+        var known = registry.FindContainer(container.Id);
+        var record = (known ?? ToRecord(container, ContainerPhase.Started)) with { Phase = ContainerPhase.Stopped };
+        if (known is not null) // a vetoed container was dropped on purpose: stopping it must not bring it back
+            registry.UpsertContainer(record);
         Log("StopContainer", pod, record);
         policies.Release(container.Id, forget: false);
         return ValueTask.FromResult(new StopContainerResponse());

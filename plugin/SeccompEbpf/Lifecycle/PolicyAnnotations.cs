@@ -16,6 +16,15 @@ internal static class PolicyAnnotations
     public const string Mode = "seccomp-ebpf.io/mode";
     public const string LegacyPod = "seccomp.security.alpha.kubernetes.io/pod";
     public const string LegacyContainerPrefix = "container.seccomp.security.alpha.kubernetes.io/";
+    /// <summary>Longest annotation or profile value echoed in a message.</summary>
+    public const int MaxEchoedLength = 256;
+
+    /// <summary>
+    /// <paramref name="value"/> fit to be echoed in a veto or log line: annotation values are up to 256 KB, and a veto
+    /// travels back to the CRI client in a gRPC header that breaks clients above 64 KB.
+    /// </summary>
+    public static string Echo(string value, int max = MaxEchoedLength) =>
+        value.Length <= max ? value : $"{value[..max]}… ({value.Length} characters)";
 
     /// <summary>
     /// Resolves the selection for <paramref name="containerName"/>: a container-specific key wins over the pod's,
@@ -43,7 +52,7 @@ internal static class PolicyAnnotations
             null or "enforce" => PolicyMode.Enforce,
             "audit" => PolicyMode.Audit,
             "off" => PolicyMode.Off,
-            _ => throw new PolicySelectionException($"annotation {modeSource}=\"{modeText}\": mode must be enforce, audit or off"),
+            _ => throw new PolicySelectionException($"annotation {modeSource}=\"{Echo(modeText)}\": mode must be enforce, audit or off"),
         };
 
         // "unconfined" is Kubernetes' word for no filter: the container is not managed.

@@ -152,9 +152,11 @@ internal sealed partial class PolicyController
             NoticeBound(pod, container, policy, bound); // PolicyController.Kubernetes.cs
             return bound;
         }
-        catch (EnforcementRefusedException e)
+        catch (Exception e) when (e is not (NriVetoException or OutOfMemoryException))
         {
-            return Fail(policy, e.Message);
+            // Every engine failure (refusal, rule-table limit, BPF error, cgroup depth) is a refusal or veto naming the
+            // profile: an exception escaping here reaches containerd as "Unknown" and leaves the container undecided.
+            return Fail(policy, EngineProblem(e));
         }
 
         ContainerPolicy Fail(ContainerPolicy p, string reason)
@@ -210,9 +212,21 @@ internal sealed partial class PolicyController
     {
         if (policy.BoundCgroupId == 0)
             return;
-        _engine.Engine?.Unbind(policy.BoundCgroupId);
+        try
+        {
+            _engine.Engine?.Unbind(policy.BoundCgroupId);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The container is going away or changing policy either way; the stale entry is found again at Reconcile.
+            LogUnbindFailed(policy.ContainerId, policy.BoundCgroupId, EngineProblem(e));
+        }
         _containerByCgroup.Remove(policy.BoundCgroupId);
     }
+
+    // ArgumentException appends " (Parameter 'name')", which means nothing to whoever reads a veto.
+    private static string EngineProblem(Exception e) =>
+        e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
 
     /// <summary>After Synchronize (a new connection, possibly a new daemon): rebind every running container, drop stale bindings.</summary>
     public void Reconcile()
@@ -350,6 +364,9 @@ internal sealed partial class PolicyController
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Apply to pod {Namespace}/{Pod} container {Container}: profile {Profile}, mode {Mode}")]
     private partial void LogApplied(string @namespace, string pod, string container, string profile, string mode);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unbinding container {ContainerId} (cgroup {CgroupId}) failed: {Problem}")]
+    private partial void LogUnbindFailed(string containerId, ulong cgroupId, string problem);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Removing stale binding of cgroup {CgroupId}: no running container uses it")]
     private partial void LogStaleBinding(ulong cgroupId);

@@ -41,7 +41,7 @@ internal sealed partial class ProfileStore
             return null;
         var name = reference[ConfigMapPrefix.Length..];
         if (!ConfigMapProfileName().IsMatch(name))
-            throw new PolicySelectionException($"profile reference \"{reference}\": the name after configmap/ must be a ConfigMap key ([A-Za-z0-9._-]+, without .json)");
+            throw new PolicySelectionException($"profile reference \"{PolicyAnnotations.Echo(reference)}\": the name after configmap/ must be a ConfigMap key ([A-Za-z0-9._-]+, without .json)");
         return new ConfigMapProfileLocation(name);
     }
 
@@ -51,24 +51,25 @@ internal sealed partial class ProfileStore
         {
             var where = _configMapNamespace is null ? "(the Kubernetes ConfigMap watch is off)" : $"in namespace {_configMapNamespace}";
             throw new PolicySelectionException(
-                $"profile \"{reference}\" not found: no ConfigMap labelled seccomp-ebpf.io/profiles=true {where} has the key {location.Name} or {location.Name}.json");
+                $"profile \"{PolicyAnnotations.Echo(reference)}\" not found: no ConfigMap labelled seccomp-ebpf.io/profiles=true {where} has the key {location.Name} or {location.Name}.json");
         }
         var parsed = ProfileParser.Parse(source.Json);
         if (parsed.HasErrors || parsed.Profile is null)
         {
             var errors = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Error).Take(5).Select(d => d.Format(source.Describe()));
-            throw new PolicySelectionException($"profile \"{reference}\" is invalid: {string.Join("; ", errors)}");
+            throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" is invalid: {string.Join("; ", errors)}");
         }
         try
         {
             var compiled = ProfileCompiler.Compile(parsed.Profile, _context);
+            CheckBpfLimits(reference, compiled.Profile);
             var warnings = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Warning).Select(d => d.Format(source.Describe()))
                 .Concat(compiled.Warnings).ToList();
             return new LoadedProfile(reference, location, compiled.Profile, version, warnings);
         }
         catch (Profiles.Model.ProfileException e)
         {
-            throw new PolicySelectionException($"profile \"{reference}\" cannot be compiled: {e.Message}");
+            throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be compiled: {e.Message}");
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Daemon;
 using SeccompEbpf.Profiles.BuiltIns;
 using SeccompEbpf.Profiles.Compilation;
@@ -73,24 +74,33 @@ internal sealed partial class ProfileStore : IDisposable
             }
             case ProfileLocation.File file:
             {
-                if (!File.Exists(file.Path))
-                    throw new PolicySelectionException($"profile \"{reference}\" not found: {file.Path} does not exist");
-                var parsed = ProfileParser.ParseFile(file.Path);
+                // Checked on every load and reload: a symlink swapped in since the reference was resolved may lead out of the root.
+                byte[] bytes;
+                try
+                {
+                    bytes = ProfileFile.ReadAllBytes(file.Path, file.Root);
+                }
+                catch (ProfileFileException e)
+                {
+                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be read: {e.Message}");
+                }
+                var parsed = ProfileParser.Parse(bytes);
                 if (parsed.HasErrors || parsed.Profile is null)
                 {
                     var errors = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Error).Take(5).Select(d => d.Format(file.Path));
-                    throw new PolicySelectionException($"profile \"{reference}\" is invalid: {string.Join("; ", errors)}");
+                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" is invalid: {string.Join("; ", errors)}");
                 }
                 try
                 {
                     var compiled = ProfileCompiler.Compile(parsed.Profile, _context);
+                    CheckBpfLimits(reference, compiled.Profile);
                     var warnings = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Warning).Select(d => d.Format(file.Path))
                         .Concat(compiled.Warnings).ToList();
                     return new LoadedProfile(reference, location, compiled.Profile, version, warnings);
                 }
                 catch (Profiles.Model.ProfileException e)
                 {
-                    throw new PolicySelectionException($"profile \"{reference}\" cannot be compiled: {e.Message}");
+                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be compiled: {e.Message}");
                 }
             }
             case ConfigMapProfileLocation configMap:
@@ -98,6 +108,17 @@ internal sealed partial class ProfileStore : IDisposable
             default:
                 throw new InvalidOperationException($"unknown profile location {location}");
         }
+    }
+
+    // Refused here, when the profile is loaded or edited, rather than by the engine when a container starts: a veto at
+    // CreateContainer or a rejected reload instead of a bind that fails on the handler path.
+    private static void CheckBpfLimits(string reference, CompiledProfile compiled)
+    {
+        var problems = BpfLimits.Check(compiled);
+        if (problems.Count > 0)
+            throw new PolicySelectionException(
+                $"profile \"{PolicyAnnotations.Echo(reference)}\" exceeds the BPF evaluator's limits: {string.Join("; ", problems.Take(3).Select(p => p.Message))}" +
+                (problems.Count > 3 ? $"; and {problems.Count - 3} more" : ""));
     }
 
     private void Watch(string directory)
