@@ -82,13 +82,23 @@ public sealed record ExactnessPlan(string ProfileHash, EnforcementMode Mode, Une
         ?? new ExactnessSummary("none", 0, 0, 0, 0, [], [], []);
 }
 
+/// <summary>A profile planned on a kernel without binding it: the classes, the per-action report and what Bind would refuse.</summary>
+public sealed record ProfilePlan(ExactnessPlan Exactness, IReadOnlyList<ActionEnforcement> Actions, IReadOnlyList<string> Refusals);
+
 /// <summary>Plans a profile on a kernel without binding it (for <c>seccomp-ebpf profile plan</c>).</summary>
 public static class EnforcementPlans
 {
+    /// <summary>What Bind would do with the profile on a kernel with these capabilities; pure, no kernel calls.</summary>
+    /// <exception cref="ArgumentException">The profile exceeds what the BPF evaluator takes (see EnforcementPlanner).</exception>
+    public static ProfilePlan Plan(Probing.KernelCapabilities capabilities, UnenforceablePolicy policy, CompiledProfile profile, EnforcementMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(capabilities);
+        ArgumentNullException.ThrowIfNull(profile);
+        var plan = new EnforcementPlanner(capabilities, policy).Build(profile, mode);
+        return new ProfilePlan(plan.Exactness, plan.Report, plan.Refusals);
+    }
+
     /// <summary>The exactness of every syscall of the profile; pure, no kernel calls.</summary>
     public static ExactnessPlan Classify(Probing.KernelCapabilities capabilities, UnenforceablePolicy policy, CompiledProfile profile, EnforcementMode mode)
-    {
-        ArgumentNullException.ThrowIfNull(profile);
-        return new EnforcementPlanner(capabilities, policy).Build(profile, mode).Exactness;
-    }
+        => Plan(capabilities, policy, profile, mode).Exactness;
 }
