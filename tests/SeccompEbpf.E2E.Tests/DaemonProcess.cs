@@ -34,7 +34,10 @@ public sealed class DaemonConfig
     public string ConfigPath => Path.Join(Root, "seccomp-ebpf.json");
     public string? DefaultProfile { get; set; }
     public string OnInvalidPolicy { get; set; } = "veto";
-    public string OnUnenforceable { get; set; } = "refuse";
+    /// <summary>enforcement.onUnenforceable; null leaves it out, so the daemon's default applies.</summary>
+    public string? OnUnenforceable { get; set; } = "refuse";
+
+    private static readonly JsonSerializerOptions WriteOptions = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     public string Write()
     {
@@ -51,7 +54,7 @@ public sealed class DaemonConfig
                 onInvalidPolicy = OnInvalidPolicy == "veto" ? "Veto" : "StartUnmanaged",
                 reloadDebounceMilliseconds = 50,
             },
-        });
+        }, WriteOptions);
         File.WriteAllText(ConfigPath, json);
         return ConfigPath;
     }
