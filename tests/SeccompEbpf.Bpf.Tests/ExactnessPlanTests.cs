@@ -61,7 +61,7 @@ public sealed class ExactnessPlanTests(ITestOutputHelper output)
     public static TheoryData<string, KernelKind> FixturesOnKernels()
     {
         var data = new TheoryData<string, KernelKind>();
-        foreach (var profile in new[] { "runtime/default", "docker-default.json", "violation.json", "fine-grained.json" })
+        foreach (var profile in new[] { "runtime/default", "docker-default.json", "violation.json", "fine-grained.json", "busybox-recorded.json" })
             foreach (var kind in Enum.GetValues<KernelKind>())
                 data.Add(profile, kind);
         return data;

@@ -13,7 +13,7 @@ namespace SeccompEbpf.E2E.Tests;
 public sealed class DefaultConfigTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
-    private static readonly string[] Fixtures = ["docker-default", "violation", "fine-grained"];
+    private static readonly string[] Fixtures = ["docker-default", "violation", "fine-grained", "busybox-recorded"];
 
     private ContainerdInstance _containerd = null!;
     private DaemonConfig _config = null!;
@@ -63,14 +63,16 @@ public sealed class DefaultConfigTests(ITestOutputHelper output) : IAsyncLifetim
         var started = new List<(string Profile, string ContainerId)>();
         foreach (var profile in new[] { "runtime/default" }.Concat(Fixtures))
         {
-            var (_, id) = await RunAsync(profile.Replace('/', '-'), "sleep 60", profile);
+            // the recorded allowlist runs the workload it was recorded from
+            var script = profile == "busybox-recorded" ? "ls; wget --help; sleep 60" : "sleep 60";
+            var (_, id) = await RunAsync(profile.Replace('/', '-'), script, profile);
             started.Add((profile, id));
         }
 
         foreach (var (profile, id) in started)
         {
             var row = await PsRowAsync(id);
-            output.WriteLine($"{profile}: {row.GetProperty("state").GetString()} {row.GetProperty("exactness")}");
+            output.WriteLine($"{profile}: {row.GetProperty("state").GetString()} {row.GetProperty("exactness").GetProperty("summary")}; decisions {row.GetProperty("decisions")}");
             Assert.Equal("enforced", row.GetProperty("state").GetString());
             Assert.Equal("enforce", row.GetProperty("mode").GetString());
             var exactness = row.GetProperty("exactness");
