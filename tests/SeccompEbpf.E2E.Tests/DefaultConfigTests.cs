@@ -92,6 +92,10 @@ public sealed class DefaultConfigTests(ITestOutputHelper output) : IAsyncLifetim
                 Assert.Equal(summary.GetProperty(count).GetInt32(), exactness.GetProperty(count).GetInt32());
         }
 
+        // the daemon's log line for each binding carries the same summary
+        Assert.Contains(_daemon.Entries, e => e.Message.StartsWith("Bound pod default/runtime-default ", StringComparison.Ordinal)
+            && e["Exactness"] is { } x && x.StartsWith("exact ", StringComparison.Ordinal));
+
         var (_, text, _) = await CliAsync("ps");
         output.WriteLine(text);
         Assert.Contains("x86_64: exact ", text);
