@@ -13,6 +13,8 @@ internal static class Program
           profile validate FILE...                 check seccomp profiles
           profile explain FILE --syscall NAME ...  which action a syscall gets, and which rule decides
           profile compile FILE [--json]            what the kernel side receives
+          profile plan FILE|REF [--mode enforce|audit] [--json]
+                                                   how exactly each syscall is enforced on this kernel
           ps [--json]                              managed containers, their profiles and how each action is enforced
           events [-f] [--pod NS/NAME] [--container NAME] [--json]
                                                    logged, denied and killed syscalls

@@ -34,7 +34,10 @@ public sealed class DaemonConfig
     public string ConfigPath => Path.Join(Root, "seccomp-ebpf.json");
     public string? DefaultProfile { get; set; }
     public string OnInvalidPolicy { get; set; } = "veto";
-    public string OnUnenforceable { get; set; } = "refuse";
+    /// <summary>enforcement.onUnenforceable; null leaves it out, so the daemon's default applies.</summary>
+    public string? OnUnenforceable { get; set; } = "refuse";
+
+    private static readonly JsonSerializerOptions WriteOptions = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
     /// <summary>gate.mode (off, log, deny-exec); null keeps the daemon's default.</summary>
     public string? GateMode { get; set; }
@@ -55,7 +58,7 @@ public sealed class DaemonConfig
                 reloadDebounceMilliseconds = 50,
             },
             gate = GateMode is null ? null : new { mode = GateMode },
-        }, new System.Text.Json.JsonSerializerOptions { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull });
+        }, WriteOptions);
         File.WriteAllText(ConfigPath, json);
         return ConfigPath;
     }

@@ -32,7 +32,12 @@ public enum EnforcementMechanism
 public sealed record ActionEnforcement(string Scope, CompiledAction Requested, CompiledAction Applied, EnforcementMechanism Mechanism, string Explanation);
 
 /// <summary>What Bind did: per action and syscall, the mechanism that enforces it or why it cannot.</summary>
-public sealed record BindingReport(ulong CgroupId, string ProfileHash, EnforcementMode Mode, IReadOnlyList<ActionEnforcement> Actions)
+/// <param name="CgroupId">The bound cgroup.</param>
+/// <param name="ProfileHash">CompiledProfile.Hash of the bound profile.</param>
+/// <param name="Mode">Enforce or audit.</param>
+/// <param name="Actions">Per action and syscall (or class of syscalls): mechanism and explanation.</param>
+/// <param name="Exactness">Per-class syscall counts of the native ABI; null when built without a plan.</param>
+public sealed record BindingReport(ulong CgroupId, string ProfileHash, EnforcementMode Mode, IReadOnlyList<ActionEnforcement> Actions, ExactnessSummary? Exactness = null)
 {
     /// <summary>Some action was degraded rather than enforced as written.</summary>
     public bool IsDegraded => Actions.Any(a => a.Mechanism == EnforcementMechanism.Degraded);

@@ -6,7 +6,7 @@ namespace SeccompEbpf.Bpf.Enforcement;
 /// <summary>What one seccomp action becomes on this kernel.</summary>
 /// <param name="Action">The seccomp action.</param>
 /// <param name="Enforcement">How it is carried out, in a sentence.</param>
-/// <param name="WhenUnenforceable">What Refuse / DegradeToKill / DegradeToLog do where it cannot be carried out; empty when it always can.</param>
+/// <param name="WhenUnenforceable">What each UnenforceablePolicy does where it cannot be carried out; empty when it always can.</param>
 public sealed record ActionConsequence(SeccompAction Action, string Enforcement, string WhenUnenforceable);
 
 /// <summary>Per-action consequences of the probed capabilities (for `seccomp-ebpf doctor` and status pages).</summary>
@@ -27,7 +27,8 @@ public static class EnforcementConsequences
         string noPrevention = lsm
             ? "other syscalls reach no LSM hook and this kernel has no error injection"
             : $"BPF LSM unavailable ({capabilities[KernelMechanism.BpfLsm].ErrnoName}) and no error injection (fmod_ret {capabilities[KernelMechanism.FmodRet].ErrnoName}, kprobe override {capabilities[KernelMechanism.KprobeOverride].ErrnoName})";
-        const string policy = "Refuse: Bind fails naming the action and syscall; DegradeToKill: SIGKILL at entry (the syscall may complete); DegradeToLog: allowed and logged";
+        const string policy = "LogUnpreventableDefault (the daemon's default): the profile's default action and ENOSYS answers are allowed, logged and counted as not prevented, other actions refused; "
+            + "Refuse: Bind fails naming the action and syscall; DegradeToKill: SIGKILL at entry (the syscall may complete); DegradeToLog: allowed and logged";
         string Decider(string what) => sysEnter ? what : "nothing works: raw_tp/sys_enter is unavailable";
 
         return

@@ -194,7 +194,7 @@ public sealed partial class EnforcementEngine : IDisposable
         var plan = PlanOf(profile, mode);
         if (plan.Refusals.Count > 0)
         {
-            string message = $"profile {profile.Hash[..12]} cannot be enforced on cgroup {cgroupId} (OnUnenforceable=Refuse): "
+            string message = $"profile {profile.Hash[..12]} cannot be enforced on cgroup {cgroupId} (OnUnenforceable={_options.OnUnenforceable}): "
                              + string.Join("; ", plan.Refusals.Take(5))
                              + (plan.Refusals.Count > 5 ? $"; and {plan.Refusals.Count - 5} more" : "");
             throw new EnforcementRefusedException(message, plan.Refusals);
@@ -202,7 +202,7 @@ public sealed partial class EnforcementEngine : IDisposable
         int level = CgroupFs.LevelOf(cgroupId);
         if (level >= 64)
             throw new ArgumentException($"cgroup {cgroupId} is {level} levels deep; at most 63 are supported", nameof(cgroupId));
-        var report = new BindingReport(cgroupId, profile.Hash, mode, plan.Report);
+        var report = new BindingReport(cgroupId, profile.Hash, mode, plan.Report, plan.Exactness.Summary);
 
         lock (_gate)
         {

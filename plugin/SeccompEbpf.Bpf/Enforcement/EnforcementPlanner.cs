@@ -1,6 +1,7 @@
 using SeccompEbpf.Bpf.Interop;
 using SeccompEbpf.Bpf.Probing;
 using SeccompEbpf.Profiles.Compiled;
+using SeccompEbpf.Profiles.Syscalls;
 
 namespace SeccompEbpf.Bpf.Enforcement;
 
@@ -15,7 +16,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
     internal const uint RuleContinues = 0x80000000;    // SC_RULE_CONTINUES
     private const ushort Enosys = 38;
 
-    internal sealed record Plan(ProfileImage Image, IReadOnlyList<ActionEnforcement> Report, IReadOnlyList<string> Refusals);
+    internal sealed record Plan(ProfileImage Image, IReadOnlyList<ActionEnforcement> Report, IReadOnlyList<string> Refusals, ExactnessPlan Exactness);
 
     private sealed class Context(EnforcementMode mode)
     {
@@ -30,7 +31,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
     {
         Validate(profile);
         var context = new Context(mode);
-        var badArch = Resolve(context, profile.BadArchAction, SyscallTable.AuditArchX86_64, null, "architectures the profile does not list", preventable: false);
+        var badArch = Resolve(context, profile.BadArchAction, SyscallTable.AuditArchX86_64, null, "architectures the profile does not list", preventable: false, fromDefault: false);
 
         var archEntries = new List<(uint, ArchValue)>();
         var syscallEntries = new List<(uint, uint, SyscallValue)>();
@@ -45,10 +46,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                 string scope = SyscallTable.Describe(arch.AuditArch, syscall.Nr);
                 int firstRule = rules.Count;
                 foreach (var rule in syscall.Rules)
-                    rules.AddRange(ToRuleEntries(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true)));
+                    rules.AddRange(ToRuleEntries(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, rule.Action))));
                 var value = new SyscallValue
                 {
-                    Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true),
+                    Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, syscall.Fallback)),
                     RuleCount = (uint)(rules.Count - firstRule),
                     FirstRule = (uint)firstRule,
                 };
@@ -76,10 +77,8 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                         continue;
                     bool newer = arch.EnosysFromNr is { } limit && nr >= limit;
                     var requested = newer ? CompiledAction.Errno(Enosys) : arch.DefaultAction;
-                    if (!NeedsPrevention(requested.Kind))
-                        continue;
-                    if (HandsOverEnosys(requested) && LsmHookTable.HooksFor(arch.AuditArch, nr) is { } covering && covering.Contains("task_prctl"))
-                        continue; // see Resolve: prctl cannot be stopped with ENOSYS; the class action applies
+                    if (PreventingHooks(requested, arch.AuditArch, nr) is null)
+                        continue; // ERRNO(0), or ENOSYS at prctl (see PreventingHooks): the class action applies
 
                     syscallEntries.Add((arch.AuditArch, nr, new SyscallValue
                     {
@@ -99,7 +98,117 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         image.Arches.AddRange(archEntries);
         image.Syscalls.AddRange(syscallEntries);
         image.Rules.AddRange(rules);
-        return new Plan(image, context.Report, context.Refusals);
+        return new Plan(image, context.Report, context.Refusals, Classify(profile, mode));
+    }
+
+    /// <summary>
+    /// The exactness class of every (syscall, action) of every architecture of the profile, per syscall of the
+    /// architecture's table. Computed from the same decisions as the image (PreventingHooks, the policy), so what
+    /// plan/ps/metrics claim is what the kernel programs do.
+    /// </summary>
+    internal ExactnessPlan Classify(CompiledProfile profile, EnforcementMode mode)
+    {
+        var arches = new List<ArchExactness>();
+        foreach (var arch in profile.Arches)
+        {
+            var named = arch.Syscalls.ToDictionary(s => s.Nr);
+            foreach (var (archName, numbers) in TableOf(arch.AuditArch))
+            {
+                var syscalls = new List<SyscallExactness>();
+                foreach (var (name, nr) in numbers)
+                {
+                    var actions = new List<ActionExactness>();
+                    void Add(CompiledAction action, ActionOrigin origin, bool fromDefault)
+                    {
+                        if (!actions.Any(a => a.Action == action && a.Origin == origin))
+                            actions.Add(new ActionExactness(action, origin, ClassOf(action, arch.AuditArch, nr, mode, fromDefault)));
+                    }
+                    if (named.TryGetValue(nr, out var syscall))
+                    {
+                        foreach (var action in syscall.Rules.Select(r => r.Action).Append(syscall.Fallback))
+                            Add(action, IsDefault(arch, action) ? ActionOrigin.DefaultAction : ActionOrigin.Rule, IsDefault(arch, action));
+                    }
+                    else if (arch.EnosysFromNr is { } from && nr >= from)
+                        Add(CompiledAction.Errno(Enosys), ActionOrigin.EnosysStub, fromDefault: true);
+                    else
+                        Add(arch.DefaultAction, ActionOrigin.DefaultAction, fromDefault: true);
+                    syscalls.Add(new SyscallExactness(name, nr, actions));
+                }
+                arches.Add(new ArchExactness(archName, syscalls));
+            }
+        }
+        return new ExactnessPlan(profile.Hash, mode, policy, arches);
+    }
+
+    /// <summary>The syscall tables seccomp sees under one AUDIT_ARCH: x86_64's also carries the x32 numbers (bit 0x40000000).</summary>
+    private static IEnumerable<(string Arch, IReadOnlyList<(string Name, uint Nr)> Numbers)> TableOf(uint auditArch)
+    {
+        switch (auditArch)
+        {
+            case SyscallTable.AuditArchX86_64:
+                yield return ("x86_64", SyscallTables.Entries(SyscallArch.X86_64));
+                yield return ("x32", SyscallTables.Entries(SyscallArch.X32).Select(e => (e.Name, e.Nr | SyscallTable.X32Bit)).ToList());
+                break;
+            case SyscallTable.AuditArchI386:
+                yield return ("i386", SyscallTables.Entries(SyscallArch.I386));
+                break;
+            case SyscallTable.AuditArchAarch64:
+                yield return ("aarch64", SyscallTables.Entries(SyscallArch.Aarch64));
+                break;
+        }
+    }
+
+    /// <summary>The same decision as Resolve, as a class: exact before entry, killed after entry, not prevented, or refused.</summary>
+    private Exactness ClassOf(CompiledAction requested, uint auditArch, uint nr, EnforcementMode mode, bool fromDefault)
+    {
+        if (requested.Kind is SeccompAction.Allow or SeccompAction.Log)
+            return Exactness.ExactBeforeEntry; // nothing to prevent: the syscall runs, as under seccomp
+        if (mode == EnforcementMode.Audit)
+            return Exactness.NotPrevented;
+        if (PreventingHooks(requested, auditArch, nr) is not null)
+            return Exactness.ExactBeforeEntry;
+        if (requested.Kind is SeccompAction.KillProcess or SeccompAction.KillThread)
+            return Exactness.KilledAfterEntry;
+        return UnpreventableBecomes(requested, fromDefault) switch
+        {
+            UnenforceablePolicy.DegradeToKill => Exactness.KilledAfterEntry,
+            UnenforceablePolicy.DegradeToLog or UnenforceablePolicy.LogUnpreventableDefault => Exactness.NotPrevented,
+            _ => Exactness.Refused,
+        };
+    }
+
+    /// <summary>
+    /// Whether an action of a named syscall is the profile's default action. Rules that fall through to the default
+    /// compile to that same action (Docker's socket: ALLOW unless AF_VSOCK, which gets the default ERRNO), and an
+    /// action equal to the default denies nothing more than the default does, so it is treated as the default.
+    /// </summary>
+    private static bool IsDefault(CompiledArch arch, CompiledAction action) => action == arch.DefaultAction;
+
+    /// <summary>
+    /// The policy that applies to one unpreventable action: LogUnpreventableDefault lets the default action and
+    /// "not implemented" answers (ERRNO(ENOSYS): runc's stub, Docker's clone3 rule) run logged, and refuses the rest.
+    /// </summary>
+    private UnenforceablePolicy UnpreventableBecomes(CompiledAction requested, bool fromDefault)
+        => policy != UnenforceablePolicy.LogUnpreventableDefault ? policy
+            : fromDefault || (requested.Kind == SeccompAction.Errno && requested.Data == Enosys) ? UnenforceablePolicy.LogUnpreventableDefault
+            : UnenforceablePolicy.Refuse;
+
+    /// <summary>
+    /// The LSM hooks that stop this syscall with this action before it takes effect, or null. ERRNO(0) means "return 0
+    /// without running the syscall", but a hook returning 0 lets the operation run; and prctl reads -ENOSYS from
+    /// security_task_prctl as "no module has an opinion" and runs.
+    /// </summary>
+    private string[]? PreventingHooks(CompiledAction requested, uint auditArch, uint nr)
+    {
+        if (!capabilities.CanPreventSyscalls || !NeedsPrevention(requested.Kind))
+            return null;
+        if (LsmHookTable.HooksFor(auditArch, nr) is not { } hooks)
+            return null;
+        if (requested.Kind == SeccompAction.Errno && requested.Data == 0)
+            return null;
+        if (HandsOverEnosys(requested) && hooks.Contains("task_prctl"))
+            return null;
+        return hooks;
     }
 
     /// <summary>Verdicts the LSM hooks return as -ENOSYS (see prevention_errno in bpf/seccomp.bpf.c).</summary>
@@ -137,10 +246,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         string prefix = partlyPrevented
             ? $"the {LsmHookTable.SyscallCount} syscalls of the LSM hook table are stopped at their hook; for the others: "
             : "";
-        return Resolve(context, requested, auditArch, null, scope, preventable: false, prefix);
+        return Resolve(context, requested, auditArch, null, scope, preventable: false, fromDefault: true, prefix);
     }
 
-    private ScAction Resolve(Context context, CompiledAction requested, uint auditArch, uint? nr, string scope, bool preventable, string prefix = "")
+    private ScAction Resolve(Context context, CompiledAction requested, uint auditArch, uint? nr, string scope, bool preventable, bool fromDefault, string prefix = "")
     {
         var kind = requested.Kind;
         string what = $"{requested} for {scope}";
@@ -159,13 +268,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
             return Exact();
         }
 
-        string[]? hooks = preventable && nr is { } number && capabilities.CanPreventSyscalls ? LsmHookTable.HooksFor(auditArch, number) : null;
-        // ERRNO(0) means "return 0 without running the syscall"; a hook returning 0 lets the operation run instead.
+        string[]? covering = preventable && nr is { } number && capabilities.CanPreventSyscalls ? LsmHookTable.HooksFor(auditArch, number) : null;
+        string[]? hooks = covering is not null ? PreventingHooks(requested, auditArch, nr!.Value) : null;
         bool errnoZero = kind == SeccompAction.Errno && requested.Data == 0;
-        // prctl reads -ENOSYS from security_task_prctl as "no module has an opinion" and runs.
-        bool enosysAtPrctl = hooks is not null && HandsOverEnosys(requested) && hooks.Contains("task_prctl");
-        if (errnoZero || enosysAtPrctl)
-            hooks = null;
+        bool enosysAtPrctl = covering is not null && HandsOverEnosys(requested) && covering.Contains("task_prctl");
         if (hooks is not null)
         {
             string at = $"stopped at the BPF LSM hook {string.Join("/", hooks)}" + (hooks.Contains("file_open") ? " (except O_PATH opens)" : "");
@@ -196,8 +302,14 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         }
 
         string reason = $"{what}: {prefix}{noPrevention}";
-        switch (policy)
+        switch (UnpreventableBecomes(requested, fromDefault))
         {
+            case UnenforceablePolicy.LogUnpreventableDefault:
+                context.Degraded = true;
+                string covered = fromDefault ? "the profile's default action" : "a 'not implemented' (ENOSYS) answer";
+                Add(context, scope, requested, new CompiledAction(SeccompAction.Log), EnforcementMechanism.Degraded,
+                    $"{reason}: not prevented: {covered}, allowed and logged (onUnenforceable log-unpreventable-default)");
+                return new ScAction { Kind = (byte)SeccompAction.Log, Flags = ScAction.Degraded };
             case UnenforceablePolicy.DegradeToKill:
                 context.Degraded = true;
                 var kill = new CompiledAction(SeccompAction.KillProcess);

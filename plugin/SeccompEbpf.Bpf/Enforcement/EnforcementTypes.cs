@@ -13,7 +13,10 @@ public enum EnforcementMode
     Audit,
 }
 
-/// <summary>What Bind does with an action this kernel cannot carry exactly (configuration; default Refuse).</summary>
+/// <summary>
+/// What Bind does with an action this kernel can neither prevent nor kill for (the engine's default is Refuse;
+/// the daemon's is LogUnpreventableDefault, see docs/enforcement.md).
+/// </summary>
 [JsonConverter(typeof(JsonStringEnumConverter<UnenforceablePolicy>))]
 public enum UnenforceablePolicy
 {
@@ -23,6 +26,12 @@ public enum UnenforceablePolicy
     DegradeToKill,
     /// <summary>The action becomes LOG: allowed and logged.</summary>
     DegradeToLog,
+    /// <summary>
+    /// The profile's default action (and ERRNO(ENOSYS) "not implemented" answers) becomes LOG where it cannot be
+    /// prevented, counted as not prevented; every other action the profile writes is refused as under Refuse.
+    /// Real allowlist profiles (an ERRNO default) then run on kernels without error injection.
+    /// </summary>
+    LogUnpreventableDefault,
 }
 
 /// <summary>Engine settings.</summary>

@@ -132,10 +132,21 @@ internal static class ControlCommands
             stdout.WriteLine($"{c.Namespace + "/" + c.Pod,-32} {c.Container,-16} {c.ContainerId[..Math.Min(12, c.ContainerId.Length)],-13} {c.Profile ?? "-",-20} {c.Mode,-8} {c.State,-10} {decisions}");
             if (c.Reason is not null)
                 stdout.WriteLine($"    reason: {c.Reason}");
+            if (c.Exactness is { } x)
+            {
+                stdout.WriteLine($"    {x.Arch}: {x.Summary}");
+                if (x.AfterEntry > 0)
+                    stdout.WriteLine($"    after entry: {Names(x.AfterEntrySyscalls)}");
+                if (x.NotPrevented > 0)
+                    stdout.WriteLine($"    not prevented: {Names(x.NotPreventedSyscalls)}");
+            }
             foreach (var line in c.Enforcement)
                 stdout.WriteLine($"    {line.Action,-14} {line.Mechanism}{(line.Exact ? "" : " (not exact)")}{(line.Note is null ? "" : ": " + line.Note)}{(line.Syscalls.Count > 0 ? $" [{string.Join(",", line.Syscalls.Take(8))}{(line.Syscalls.Count > 8 ? ",…" : "")}]" : "")}");
         }
     }
+
+    private static string Names(IReadOnlyList<string> names, int max = 24)
+        => string.Join(",", names.Take(max)) + (names.Count > max ? $",… ({names.Count - max} more; ps --json lists all)" : "");
 
     private static int Usage(TextWriter stderr, string verb, string? bad, string synopsis)
     {

@@ -11,14 +11,19 @@ using SeccompEbpf.Profiles.Syscalls;
 
 namespace SeccompEbpf.Cli;
 
-/// <summary><c>seccomp-ebpf profile validate|explain|compile</c>.</summary>
-internal static class ProfileCommand
+/// <summary><c>seccomp-ebpf profile validate|explain|compile|plan</c>.</summary>
+internal static partial class ProfileCommand
 {
     private const string Usage = """
         usage: seccomp-ebpf profile validate FILE...
                seccomp-ebpf profile explain FILE --syscall NAME [--args a0,a1,...] [--arch ARCH] [--caps CAP,...] [--kernel X.Y]
                seccomp-ebpf profile compile FILE [--json] [--arch ARCH] [--caps CAP,...] [--kernel X.Y]
+               seccomp-ebpf profile plan FILE|REF [--mode enforce|audit] [--json] [--on-unenforceable POLICY]
+                                         [--assume no-lsm|lsm|lsm+error-injection] [--caps CAP,...] [--kernel X.Y]
         FILE may be a built-in profile: runtime/default, unconfined, audit, strict.
+        plan: how exactly each syscall is enforced on THIS kernel (probed: needs root) or on an --assume'd one;
+          REF as in the seccomp-ebpf.io/profile annotation; POLICY as enforcement.onUnenforceable
+          (default log-unpreventable-default); exit 1 when the daemon would refuse the profile.
         ARCH: x86_64 (default), i386, x32, aarch64 (the task's ABI; aarch64 compiles for an aarch64 node).
         """;
 
@@ -48,6 +53,7 @@ internal static class ProfileCommand
                 "validate" => Validate(args[1..], stdout, stderr),
                 "explain" => Explain(args[1..], stdout, stderr),
                 "compile" => CompileVerb(args[1..], stdout, stderr),
+                "plan" => RunPlan(args[1..], stdout, stderr),
                 _ => UsageError(stderr, $"unknown verb \"{args[0]}\""),
             };
         }
@@ -58,6 +64,17 @@ internal static class ProfileCommand
     }
 
     private sealed class UsageException(string message) : Exception(message);
+
+    // plan needs the BPF engine's planner (ProfileCommand.Plan.cs); SeccompEbpf.Profiles.Tests compiles this file
+    // alone, without it, so the verb is an optional partial method there.
+    static partial void Plan(string[] args, TextWriter stdout, TextWriter stderr, ref int code);
+
+    private static int RunPlan(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        int code = -1;
+        Plan(args, stdout, stderr, ref code);
+        return code >= 0 ? code : UsageError(stderr, "plan is not available in this build");
+    }
 
     private static int UsageError(TextWriter stderr, string message)
     {

@@ -45,10 +45,16 @@ internal sealed class ControlApi(ContainerRegistry registry, PolicyController po
                 (policy?.State ?? PolicyState.Unmanaged).ToString().ToLowerInvariant(),
                 policy?.Reason,
                 EnforcementLines(policy?.Report),
-                events.DecisionsOf(container.Id)));
+                events.DecisionsOf(container.Id),
+                ExactnessOf(policy?.Report)));
         }
         return views;
     }
+
+    // Null for bindings adopted after a daemon restart until they are bound again: the plan is made at Bind.
+    private static ExactnessView? ExactnessOf(BindingReport? report) => report?.Exactness is { } x
+        ? new ExactnessView(x.ToString(), x.Arch, x.Exact, x.AfterEntry, x.NotPrevented, x.Refused, x.AfterEntrySyscalls, x.NotPreventedSyscalls)
+        : null;
 
     private static List<EnforcementLine> EnforcementLines(BindingReport? report)
     {

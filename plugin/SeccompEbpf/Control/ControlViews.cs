@@ -5,6 +5,20 @@ namespace SeccompEbpf.Control;
 /// <summary>How one action of a container's profile is carried out on this kernel.</summary>
 internal sealed record EnforcementLine(string Action, string Mechanism, IReadOnlyList<string> Syscalls, bool Exact, string? Note);
 
+/// <summary>
+/// How many syscalls of the container's native ABI are exact before entry, killed after entry or not prevented on
+/// this kernel (ARCHITECTURE.md invariant 9), with the names of those not exact.
+/// </summary>
+internal sealed record ExactnessView(
+    string Summary,
+    string Arch,
+    int Exact,
+    int AfterEntry,
+    int NotPrevented,
+    int Refused,
+    IReadOnlyList<string> AfterEntrySyscalls,
+    IReadOnlyList<string> NotPreventedSyscalls);
+
 /// <summary>One container as <c>seccomp-ebpf ps</c> shows it.</summary>
 internal sealed record ContainerView(
     string Namespace,
@@ -19,7 +33,8 @@ internal sealed record ContainerView(
     string State,
     string? Reason,
     IReadOnlyList<EnforcementLine> Enforcement,
-    IReadOnlyDictionary<string, ulong> Decisions);
+    IReadOnlyDictionary<string, ulong> Decisions,
+    ExactnessView? Exactness = null);
 
 /// <summary>One logged, denied or killed syscall.</summary>
 internal sealed record SyscallEventView(

@@ -21,8 +21,15 @@ internal sealed partial class DaemonOptions
         /// <summary>bpffs directory holding the pinned programs and maps; enforcement survives the daemon there.</summary>
         public string PinRoot { get; set; } = "/sys/fs/bpf/seccomp-ebpf";
 
-        /// <summary>refuse (default), degrade-to-kill or degrade-to-log: what to do with an action this kernel cannot enforce.</summary>
-        public string OnUnenforceable { get; set; } = "refuse";
+        /// <summary>
+        /// What to do with an action this kernel can neither prevent nor kill for: log-unpreventable-default (default:
+        /// the profile's default action runs logged and is counted as not prevented, other actions are refused),
+        /// refuse (strict), degrade-to-kill or degrade-to-log. Real allowlists have an ERRNO default that no kernel can
+        /// prevent for every syscall (docs/enforcement.md), so a strict default would veto them everywhere.
+        /// </summary>
+        public string OnUnenforceable { get; set; } = LogUnpreventableDefault;
+
+        public const string LogUnpreventableDefault = "log-unpreventable-default";
 
         /// <summary>Ring-buffer events per second per container before drops are counted instead.</summary>
         public int LogEventsPerSecondPerContainer { get; set; } = 1000;
@@ -58,8 +65,8 @@ internal sealed partial class DaemonOptions
         if (!PluginNamePattern().IsMatch(Nri.PluginName))
             problems.Add($"nri.pluginName: \"{Nri.PluginName}\" may only contain letters, digits and _.+-");
         problems.AddRange(Policy.Validate());
-        if (Enforcement.OnUnenforceable is not ("refuse" or "degrade-to-kill" or "degrade-to-log"))
-            problems.Add($"enforcement.onUnenforceable: \"{Enforcement.OnUnenforceable}\" must be refuse, degrade-to-kill or degrade-to-log");
+        if (Enforcement.OnUnenforceable is not (EnforcementSection.LogUnpreventableDefault or "refuse" or "degrade-to-kill" or "degrade-to-log"))
+            problems.Add($"enforcement.onUnenforceable: \"{Enforcement.OnUnenforceable}\" must be log-unpreventable-default, refuse, degrade-to-kill or degrade-to-log");
         if (!Enforcement.PinRoot.StartsWith("/sys/fs/bpf/", StringComparison.Ordinal))
             problems.Add($"enforcement.pinRoot: \"{Enforcement.PinRoot}\" must be a directory under /sys/fs/bpf");
         if (Enforcement.LogEventsPerSecondPerContainer < 0)

@@ -14,12 +14,7 @@ internal sealed partial class EngineHost : IDisposable
         var engineOptions = new EngineOptions
         {
             PinRoot = options.Enforcement.PinRoot,
-            OnUnenforceable = options.Enforcement.OnUnenforceable switch
-            {
-                "degrade-to-kill" => UnenforceablePolicy.DegradeToKill,
-                "degrade-to-log" => UnenforceablePolicy.DegradeToLog,
-                _ => UnenforceablePolicy.Refuse,
-            },
+            OnUnenforceable = PolicyOf(options.Enforcement.OnUnenforceable),
             LogEventsPerSecondPerContainer = options.Enforcement.LogEventsPerSecondPerContainer,
         };
         try
@@ -33,6 +28,15 @@ internal sealed partial class EngineHost : IDisposable
             LogUnavailable(logger, e.Message);
         }
     }
+
+    /// <summary>The engine's policy for a validated enforcement.onUnenforceable value.</summary>
+    public static UnenforceablePolicy PolicyOf(string onUnenforceable) => onUnenforceable switch
+    {
+        "refuse" => UnenforceablePolicy.Refuse,
+        "degrade-to-kill" => UnenforceablePolicy.DegradeToKill,
+        "degrade-to-log" => UnenforceablePolicy.DegradeToLog,
+        _ => UnenforceablePolicy.LogUnpreventableDefault, // validated: log-unpreventable-default
+    };
 
     public EnforcementEngine? Engine { get; }
 

@@ -175,6 +175,19 @@ internal sealed partial class MetricsServer : BackgroundService
         Family(text, "seccomp_ebpf_degraded_containers", "gauge", "Bound containers with at least one degraded action.");
         Sample(text, "seccomp_ebpf_degraded_containers", policies.Count(p => p.Report?.IsDegraded == true));
 
+        Family(text, "seccomp_ebpf_container_syscalls", "gauge", "Syscalls of each bound container's profile (native ABI) by exactness class on this kernel: exact (before entry), after_entry (killed), not_prevented.");
+        foreach (var policy in policies.Where(p => p.Report?.Exactness is not null).OrderBy(p => p.ContainerId, StringComparer.Ordinal))
+        {
+            var container = _registry.FindContainer(policy.ContainerId);
+            var pod = container is null ? null : _registry.FindPod(container.PodId);
+            var x = policy.Report!.Exactness!;
+            foreach (var (cls, count) in new[] { ("exact", x.Exact), ("after_entry", x.AfterEntry), ("not_prevented", x.NotPrevented) })
+            {
+                Sample(text, "seccomp_ebpf_container_syscalls", count, ("namespace", pod?.Namespace ?? ""), ("pod", pod?.Name ?? ""),
+                    ("container", container?.Name ?? ""), ("container_id", policy.ContainerId[..Math.Min(12, policy.ContainerId.Length)]), ("class", cls));
+            }
+        }
+
         Family(text, "seccomp_ebpf_nri_handler_duration_seconds", "histogram", "Time spent in the daemon's NRI event handlers, by event.");
         foreach (var (nriEvent, (cumulative, count, sum)) in _latency.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {

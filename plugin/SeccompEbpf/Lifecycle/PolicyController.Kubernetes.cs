@@ -209,7 +209,11 @@ internal sealed partial class PolicyController
         if (report.IsDegraded)
         {
             var degraded = report.Actions.Where(a => a.Mechanism == EnforcementMechanism.Degraded).Select(a => a.Explanation).Distinct().Take(5);
-            Notice(PolicyNoticeKind.Degraded, pod, container.Name, $"container {container.Name}: enforcement of profile {after.ProfileReference} is degraded on this node: {string.Join("; ", degraded)}");
+            // the Event names what runs unprevented, so nobody has to read the plan to learn it
+            var notPrevented = report.Exactness is { NotPrevented: > 0 } x
+                ? $" ({x}; not prevented: {string.Join(", ", x.NotPreventedSyscalls.Take(20))}{(x.NotPrevented > 20 ? ", …" : "")})"
+                : "";
+            Notice(PolicyNoticeKind.Degraded, pod, container.Name, $"container {container.Name}: enforcement of profile {after.ProfileReference} is degraded on this node{notPrevented}: {string.Join("; ", degraded)}");
         }
     }
 

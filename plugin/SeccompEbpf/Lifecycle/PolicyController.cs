@@ -148,7 +148,7 @@ internal sealed partial class PolicyController
                 Reason = report.IsDegraded ? "some actions are degraded on this kernel (see enforcement)" : null,
             };
             LogBound(pod.Namespace, pod.Name, container.Name, container.Id, policy.ProfileReference!, policy.Profile.Version,
-                bound.State.ToString(), container.CgroupId, report.IsDegraded);
+                bound.State.ToString(), container.CgroupId, report.IsDegraded, report.Exactness?.ToString() ?? "not planned");
             NoticeBound(pod, container, policy, bound); // PolicyController.Kubernetes.cs
             return bound;
         }
@@ -359,8 +359,8 @@ internal sealed partial class PolicyController
     [LoggerMessage(Level = LogLevel.Error, Message = "Pod {Namespace}/{Pod} container {Container} is not enforced: {Problem}")]
     private partial void LogRefused(string @namespace, string pod, string container, string problem);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Bound pod {Namespace}/{Pod} container {Container} ({ContainerId}) to profile {Profile} v{Version}: {State}, cgroup {CgroupId}, degraded {Degraded}")]
-    private partial void LogBound(string @namespace, string pod, string container, string containerId, string profile, int version, string state, ulong cgroupId, bool degraded);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Bound pod {Namespace}/{Pod} container {Container} ({ContainerId}) to profile {Profile} v{Version}: {State}, cgroup {CgroupId}, degraded {Degraded}, syscalls {Exactness}")]
+    private partial void LogBound(string @namespace, string pod, string container, string containerId, string profile, int version, string state, ulong cgroupId, bool degraded, string exactness);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Apply to pod {Namespace}/{Pod} container {Container}: profile {Profile}, mode {Mode}")]
     private partial void LogApplied(string @namespace, string pod, string container, string profile, string mode);

@@ -69,5 +69,5 @@ public sealed class KubernetesEventTests(ITestOutputHelper output) : KubernetesT
         }
     }
 
-    protected override string OnUnenforceable => "degrade-to-log";
+    protected override string? OnUnenforceable => "degrade-to-log";
 }

@@ -50,6 +50,7 @@ public sealed partial class KubernetesMetricsTests(ITestOutputHelper output) : K
         Assert.Matches(@"(?m)^seccomp_ebpf_nri_handler_duration_seconds_count\{event=""StartContainer""\} [1-9]\d*$", metrics);
         Assert.Matches(@"(?m)^seccomp_ebpf_engine_decisions_total\{action=""Log""\} [1-9]\d*$", metrics);
         Assert.Matches(@"(?m)^seccomp_ebpf_degraded_containers 0$", metrics);
+        Assert.Matches(@"(?m)^seccomp_ebpf_container_syscalls\{namespace=""default"",pod=""scraped"",container=""probe"",container_id=""[0-9a-f]{12}"",class=""exact""\} [1-9]\d*$", metrics);
         Assert.Matches(@"(?m)^seccomp_ebpf_engine_available 1$", metrics);
         // Every sample belongs to a declared family (a scraper rejects anything else).
         var families = Regex.Matches(metrics, @"(?m)^# TYPE (\S+) (\S+)$").Select(m => m.Groups[1].Value).ToHashSet();

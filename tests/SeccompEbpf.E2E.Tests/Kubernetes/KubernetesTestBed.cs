@@ -34,7 +34,7 @@ public abstract class KubernetesTestBed(ITestOutputHelper output) : IAsyncLifeti
     protected virtual bool UseFakeApiServer => true;
     protected virtual string? DefaultProfile => null;
     protected virtual int? MetricsPort => null;
-    protected virtual string OnUnenforceable => "refuse";
+    protected virtual string? OnUnenforceable => "refuse"; // null: the daemon's default
     protected virtual int EventsPerMinute => 120;
 
     /// <summary>Runs before the daemon starts (profiles, ConfigMaps).</summary>

@@ -1,0 +1,227 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging.Abstractions;
+using SeccompEbpf.Bpf.Enforcement;
+using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Daemon;
+using SeccompEbpf.Lifecycle;
+using SeccompEbpf.Profiles.BuiltIns;
+using SeccompEbpf.Profiles.Compilation;
+using SeccompEbpf.Profiles.Compiled;
+using SeccompEbpf.Profiles.Model;
+using SeccompEbpf.Profiles.Parsing;
+
+namespace SeccompEbpf.Cli;
+
+/// <summary><c>seccomp-ebpf profile plan</c>: the exactness class of every syscall of a profile on this kernel, without a container.</summary>
+internal static partial class ProfileCommand
+{
+    private static readonly JsonSerializerOptions PlanJson = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+
+    static partial void Plan(string[] args, TextWriter stdout, TextWriter stderr, ref int code) => code = PlanVerb(args, stdout, stderr);
+
+    private static int PlanVerb(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var o = ParseOptions(args, ["--mode", "--on-unenforceable", "--assume", "--caps", "--kernel"], ["--json"]);
+        var mode = o.Values.GetValueOrDefault("--mode", "enforce") switch
+        {
+            "enforce" => EnforcementMode.Enforce,
+            "audit" => EnforcementMode.Audit,
+            var m => throw new UsageException($"--mode \"{m}\" must be enforce or audit"),
+        };
+        string policyName = o.Values.GetValueOrDefault("--on-unenforceable", DaemonOptions.EnforcementSection.LogUnpreventableDefault);
+        if (policyName is not (DaemonOptions.EnforcementSection.LogUnpreventableDefault or "refuse" or "degrade-to-kill" or "degrade-to-log"))
+            throw new UsageException($"--on-unenforceable \"{policyName}\" must be log-unpreventable-default, refuse, degrade-to-kill or degrade-to-log");
+        var policy = EngineHost.PolicyOf(policyName);
+
+        var context = ContainerDefaults.CompileContext();
+        if (o.Values.TryGetValue("--caps", out string? capText))
+            context = context with { BoundingCaps = capText.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c.StartsWith("CAP_", StringComparison.Ordinal) ? c : "CAP_" + c.ToUpperInvariant()).ToHashSet() };
+        if (o.Values.TryGetValue("--kernel", out string? k))
+            context = context with { Kernel = KernelVersion.TryParse(k) ?? throw new UsageException($"--kernel \"{k}\" is not a version such as 6.1") };
+
+        if (CompileReference(o.File, context, stderr) is not { } profile)
+            return 1;
+
+        KernelCapabilities capabilities;
+        if (o.Values.TryGetValue("--assume", out string? assumed))
+            capabilities = Assumed(assumed);
+        else if (!Environment.IsPrivilegedProcess)
+        {
+            stderr.WriteLine("seccomp-ebpf profile plan: probing this kernel needs root (loading the probe programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); "
+                + "run it as root, or plan for a recorded kernel with --assume no-lsm|lsm|lsm+error-injection");
+            return 1;
+        }
+        else
+        {
+            try
+            {
+                capabilities = CapabilityProber.Probe(NullLoggerFactory.Instance);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                stderr.WriteLine($"seccomp-ebpf profile plan: probing this kernel failed: {e.Message}");
+                return 1;
+            }
+        }
+
+        ProfilePlan plan;
+        try
+        {
+            plan = EnforcementPlans.Plan(capabilities, policy, profile, mode);
+        }
+        catch (ArgumentException e)
+        {
+            stderr.WriteLine($"{o.File}: {e.Message}");
+            return 1;
+        }
+        bool sysEnter = capabilities.Has(KernelMechanism.RawTracepoint);
+        if (o.Switches.Contains("--json"))
+            stdout.WriteLine(JsonSerializer.Serialize(PlanView(o.File, profile, policyName, capabilities, plan), PlanJson));
+        else
+            PrintPlan(stdout, o.File, profile, policyName, capabilities, plan);
+        if (!sysEnter)
+            stderr.WriteLine($"seccomp-ebpf profile plan: raw_tp/sys_enter is unavailable here ({capabilities[KernelMechanism.RawTracepoint].Detail}): the daemon can enforce nothing on this kernel");
+        return plan.Refusals.Count > 0 || !sysEnter ? 1 : 0;
+    }
+
+    /// <summary>A file path as given, else a reference as the annotation takes it (built-in, NAME, localhost/PATH) under the default roots.</summary>
+    private static CompiledProfile? CompileReference(string reference, CompileContext context, TextWriter stderr)
+    {
+        string file;
+        if (File.Exists(reference))
+            file = reference;
+        else
+        {
+            var defaults = new PolicyOptions();
+            try
+            {
+                switch (ProfileReference.Resolve(reference, defaults.ProfileDirectory, defaults.KubeletSeccompRoot))
+                {
+                    case ProfileLocation.Builtin builtin:
+                        return BuiltInProfiles.Compile(builtin.Name, context).Profile;
+                    case ProfileLocation.File f:
+                        file = f.Path;
+                        break;
+                    default:
+                        return null;
+                }
+            }
+            catch (PolicySelectionException e)
+            {
+                stderr.WriteLine($"seccomp-ebpf profile plan: {e.Message}");
+                return null;
+            }
+            if (!File.Exists(file))
+            {
+                stderr.WriteLine($"seccomp-ebpf profile plan: {reference}: no such file ({file})");
+                return null;
+            }
+        }
+        var parsed = ProfileParser.ParseFile(file);
+        foreach (var d in parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error))
+            stderr.WriteLine(d.Format(file));
+        if (parsed.Profile is null)
+            return null;
+        try
+        {
+            return ProfileCompiler.Compile(parsed.Profile, context).Profile;
+        }
+        catch (ProfileException e)
+        {
+            stderr.WriteLine($"{file}: {e.Message}");
+            return null;
+        }
+    }
+
+    /// <summary>The capability sets recorded on the kernels this project runs on (docs/vm.md): no BPF LSM (the host), BPF LSM (Debian), both plus error injection.</summary>
+    private static KernelCapabilities Assumed(string kind)
+    {
+        bool lsm = kind is "lsm" or "lsm+error-injection";
+        bool injection = kind == "lsm+error-injection";
+        if (!lsm && kind != "no-lsm")
+            throw new UsageException($"--assume \"{kind}\" must be no-lsm, lsm or lsm+error-injection");
+        return new KernelCapabilities($"assumed ({kind})", lsm ? "capability,bpf (assumed)" : "capability (assumed)",
+            Enum.GetValues<KernelMechanism>().Select(m => m switch
+            {
+                KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup when !lsm => new MechanismProbe(m, false, 1, "assumed unavailable"),
+                KernelMechanism.FmodRet or KernelMechanism.KprobeOverride when !injection => new MechanismProbe(m, false, 22, "assumed unavailable"),
+                _ => new MechanismProbe(m, true, 0, "assumed available"),
+            }).ToList());
+    }
+
+    private static string Mechanisms(KernelCapabilities c)
+    {
+        string Of(KernelMechanism m) => c.Has(m) ? "available" : $"unavailable ({c[m].ErrnoName})";
+        return $"BPF LSM {Of(KernelMechanism.BpfLsm)}, fmod_ret {Of(KernelMechanism.FmodRet)}, kprobe override {Of(KernelMechanism.KprobeOverride)}";
+    }
+
+    private static void PrintPlan(TextWriter stdout, string reference, CompiledProfile profile, string policyName, KernelCapabilities capabilities, ProfilePlan plan)
+    {
+        var exactness = plan.Exactness;
+        stdout.WriteLine($"profile {reference} ({profile.Hash[..12]}), mode {exactness.Mode.ToString().ToLowerInvariant()}, onUnenforceable {policyName}");
+        stdout.WriteLine($"kernel {capabilities.KernelRelease}: {Mechanisms(capabilities)}");
+        var native = exactness.Summary;
+        foreach (var arch in exactness.Arches.OrderBy(a => a.Arch == native.Arch ? 0 : 1))
+            stdout.WriteLine($"{arch.Arch,-8} {arch.Summary}");
+        stdout.WriteLine();
+        stdout.WriteLine($"{native.Arch} syscalls per class:");
+        var syscalls = exactness.Arches.First(a => a.Arch == native.Arch).Syscalls;
+        foreach (var cls in Enum.GetValues<Exactness>())
+        {
+            var names = syscalls.Where(s => s.Class == cls).Select(s => s.Name).ToList();
+            if (names.Count > 0 || cls != Exactness.Refused)
+                stdout.WriteLine($"  {ClassName(cls)} ({names.Count}): {string.Join(" ", names)}");
+        }
+        if (plan.Refusals.Count > 0)
+        {
+            stdout.WriteLine();
+            stdout.WriteLine($"the daemon would refuse this profile (onUnenforceable {policyName}); the container would be vetoed:");
+            foreach (var refusal in plan.Refusals)
+                stdout.WriteLine($"  {refusal}");
+        }
+    }
+
+    internal static string ClassName(Exactness c) => c switch
+    {
+        Exactness.ExactBeforeEntry => "exact",
+        Exactness.KilledAfterEntry => "after-entry",
+        Exactness.NotPrevented => "not prevented",
+        _ => "refused",
+    };
+
+    private static object PlanView(string reference, CompiledProfile profile, string policyName, KernelCapabilities capabilities, ProfilePlan plan) => new
+    {
+        profile = reference,
+        hash = profile.Hash,
+        mode = plan.Exactness.Mode,
+        onUnenforceable = policyName,
+        kernel = new
+        {
+            release = capabilities.KernelRelease,
+            activeLsms = capabilities.ActiveLsms,
+            bpfLsm = capabilities.Has(KernelMechanism.BpfLsm),
+            fmodRet = capabilities.Has(KernelMechanism.FmodRet),
+            kprobeOverride = capabilities.Has(KernelMechanism.KprobeOverride),
+        },
+        summary = plan.Exactness.Summary,
+        arches = plan.Exactness.Arches.Select(a => new
+        {
+            arch = a.Arch,
+            summary = a.Summary,
+            syscalls = a.Syscalls.Select(s => new
+            {
+                name = s.Name,
+                nr = s.Nr,
+                @class = s.Class,
+                actions = s.Actions.Select(x => new { action = x.Action.ToString(), origin = x.Origin, @class = x.Class }),
+            }),
+        }),
+        refusals = plan.Refusals,
+    };
+}

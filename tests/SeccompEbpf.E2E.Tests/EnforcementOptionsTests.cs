@@ -1,0 +1,40 @@
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using SeccompEbpf.Bpf.Enforcement;
+using SeccompEbpf.Daemon;
+
+namespace SeccompEbpf.E2E.Tests;
+
+/// <summary>enforcement.onUnenforceable: the default keeps real allowlists running; refuse stays the strict choice.</summary>
+public sealed class EnforcementOptionsTests
+{
+    private static DaemonOptions Bind(string json) =>
+        new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build()
+            .Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new DaemonOptions();
+
+    [Fact]
+    public void The_default_logs_the_unpreventable_default_action()
+    {
+        var options = Bind("{}");
+        Assert.Empty(options.Validate());
+        Assert.Equal("log-unpreventable-default", options.Enforcement.OnUnenforceable);
+        Assert.Equal(UnenforceablePolicy.LogUnpreventableDefault, EngineHost.PolicyOf(options.Enforcement.OnUnenforceable));
+    }
+
+    [Theory]
+    [InlineData("log-unpreventable-default", UnenforceablePolicy.LogUnpreventableDefault)]
+    [InlineData("refuse", UnenforceablePolicy.Refuse)]
+    [InlineData("degrade-to-kill", UnenforceablePolicy.DegradeToKill)]
+    [InlineData("degrade-to-log", UnenforceablePolicy.DegradeToLog)]
+    public void Every_value_maps_to_its_policy(string value, UnenforceablePolicy policy)
+    {
+        var options = Bind($$$"""{"enforcement":{"onUnenforceable":"{{{value}}}"}}""");
+        Assert.Empty(options.Validate());
+        Assert.Equal(policy, EngineHost.PolicyOf(options.Enforcement.OnUnenforceable));
+    }
+
+    [Fact]
+    public void An_unknown_value_is_named_with_the_choices()
+        => Assert.Contains("enforcement.onUnenforceable: \"shrug\" must be log-unpreventable-default, refuse, degrade-to-kill or degrade-to-log",
+            Bind("""{"enforcement":{"onUnenforceable":"shrug"}}""").Validate());
+}

@@ -1,0 +1,77 @@
+using System.Text.Json;
+using SeccompEbpf.Cli;
+
+namespace SeccompEbpf.E2E.Tests;
+
+/// <summary><c>seccomp-ebpf profile plan</c>: on a recorded kernel (--assume, no root) and on this one (probed, root).</summary>
+public sealed class PlanCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = ProfileCommand.Run(["plan", .. args], stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static string Profile(string name) => Path.Join(TestPaths.RepoRoot, "tests", "Shared", "profiles", name);
+
+    [Fact]
+    public void PrintsTheSummaryAndTheSyscallsPerClass()
+    {
+        var (code, output, error) = Run("runtime/default", "--assume", "no-lsm");
+        Assert.True(code == 0, error);
+        var lines = output.Split('\n');
+        Assert.Contains(lines, l => l.StartsWith("x86_64   exact 292 · after-entry 0 · not prevented 70", StringComparison.Ordinal));
+        var notPrevented = Assert.Single(lines, l => l.StartsWith("  not prevented (70): ", StringComparison.Ordinal));
+        Assert.Contains(" unshare ", notPrevented);
+        Assert.Contains(" clone3", notPrevented); // ERRNO(ENOSYS) rule: allowed and logged, and said so
+    }
+
+    [Fact]
+    public void JsonHasTheCountsAndEveryAction()
+    {
+        var (code, output, error) = Run(Profile("fine-grained.json"), "--assume", "lsm", "--json");
+        Assert.True(code == 0, error);
+        using var doc = JsonDocument.Parse(output);
+        var summary = doc.RootElement.GetProperty("summary");
+        Assert.Equal(("x86_64", 83, 0, 279), (summary.GetProperty("arch").GetString(), summary.GetProperty("exact").GetInt32(),
+            summary.GetProperty("afterEntry").GetInt32(), summary.GetProperty("notPrevented").GetInt32()));
+        var x86 = doc.RootElement.GetProperty("arches").EnumerateArray().Single(a => a.GetProperty("arch").GetString() == "x86_64");
+        var mkdir = x86.GetProperty("syscalls").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "mkdir");
+        Assert.Equal("Errno(1)", mkdir.GetProperty("actions")[0].GetProperty("action").GetString());
+        Assert.Equal("defaultAction", mkdir.GetProperty("actions")[0].GetProperty("origin").GetString(), ignoreCase: true);
+    }
+
+    [Fact]
+    public void RefuseSaysTheContainerWouldBeVetoedAndExitsWithOne()
+    {
+        var (code, output, _) = Run(Profile("docker-default.json"), "--assume", "lsm", "--on-unenforceable", "refuse");
+        Assert.Equal(1, code);
+        Assert.Contains("the daemon would refuse this profile (onUnenforceable refuse)", output);
+        Assert.Contains("Errno(1) for default action (x86_64)", output);
+    }
+
+    [Fact]
+    public void BadArgumentsAreUsageErrors()
+    {
+        Assert.Equal(2, Run("runtime/default", "--mode", "block").Code);
+        Assert.Equal(2, Run("runtime/default", "--assume", "tomorrow").Code);
+        Assert.Equal(2, Run("runtime/default", "--on-unenforceable", "shrug").Code);
+        Assert.Equal(1, Run("../escape", "--assume", "lsm").Code);
+    }
+
+    [Fact]
+    public void ProbesThisKernelAsRoot()
+    {
+        if (!Environment.IsPrivilegedProcess)
+        {
+            Assert.Contains("needs root", Run("runtime/default").Err);
+            return;
+        }
+        var (code, output, error) = Run("runtime/default");
+        Assert.True(code == 0, error);
+        Assert.Contains($"kernel {File.ReadAllText("/proc/sys/kernel/osrelease").Trim()}:", output);
+        Assert.Matches(@"x86_64   exact \d+ · after-entry \d+ · not prevented \d+", output);
+    }
+}
