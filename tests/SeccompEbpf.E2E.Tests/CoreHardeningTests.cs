@@ -25,11 +25,11 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
 
     public async Task InitializeAsync()
     {
-        _containerd = await ContainerdInstance.StartAsync();
+        _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
         WriteProfile("kill-personality", KillPersonality);
         _daemon = DaemonProcess.Start(_config);
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
     }
 

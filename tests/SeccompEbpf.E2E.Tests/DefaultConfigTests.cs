@@ -10,6 +10,7 @@ namespace SeccompEbpf.E2E.Tests;
 /// already use start their pods in enforce mode on this host, whose kernel can prevent nothing (no BPF LSM, no error
 /// injection), and ps says how exactly each is enforced. Real containerd, real BPF, the real CLI.
 /// </summary>
+[Trait("Containerd", "every")]
 public sealed class DefaultConfigTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
@@ -21,12 +22,12 @@ public sealed class DefaultConfigTests(ITestOutputHelper output) : IAsyncLifetim
 
     public async Task InitializeAsync()
     {
-        _containerd = await ContainerdInstance.StartAsync();
+        _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket) { OnUnenforceable = null };
         foreach (var name in Fixtures)
             File.Copy(Path.Join(TestPaths.RepoRoot, "tests", "Shared", "profiles", name + ".json"), Path.Join(_config.ProfileDirectory, name + ".json"));
         _daemon = DaemonProcess.Start(_config);
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("NRI Synchronize", StringComparison.Ordinal), Patience, "Synchronize");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
     }
 
