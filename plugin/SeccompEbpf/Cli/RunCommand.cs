@@ -114,6 +114,8 @@ internal static class RunCommand
         }
         // Open the engine (and adopt pinned bindings) before NRI can deliver the first StartContainer.
         host.Services.GetRequiredService<EngineHost>();
+        // Profiles are read and compiled now and when files change, off the NRI handlers' path.
+        host.Services.GetRequiredService<ProfileStore>().Preload();
         var gate = host.Services.GetRequiredService<ExecGateKeeper>();
         host.Services.GetRequiredService<NriPlugin>().StateChanged += gate.OnConnectionState;
         await host.RunAsync().ConfigureAwait(false);

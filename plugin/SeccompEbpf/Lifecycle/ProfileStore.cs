@@ -42,21 +42,55 @@ internal sealed partial class ProfileStore : IDisposable
     /// <summary>Raised when an edit was rejected; the previous version stays in force.</summary>
     public event Action<string, string>? Rejected;
 
-    /// <summary>The compiled profile for <paramref name="reference"/>, loading it on first use.</summary>
+    /// <summary>
+    /// The compiled profile for <paramref name="reference"/>: ready when the profile directory or a built-in was loaded
+    /// ahead (<see cref="Preload"/>), else loaded now. A load takes no lock: a slow file never holds up containers that
+    /// reference other profiles (two first uses of one reference may both load it; the first stored wins).
+    /// </summary>
     /// <exception cref="PolicySelectionException">Unknown, unreadable, invalid or escaping reference; the message says which.</exception>
     public LoadedProfile Get(string reference)
     {
         if (_loaded.TryGetValue(reference, out var cached))
             return cached;
-        lock (_loadLock)
+        var location = (ProfileLocation?)ResolveConfigMap(reference) // ProfileStore.ConfigMaps.cs
+            ?? ProfileReference.Resolve(reference, _options.ProfileDirectory, _options.KubeletSeccompRoot);
+        var loaded = Load(reference, location, version: 1);
+        return _loaded.GetOrAdd(reference, loaded);
+    }
+
+    /// <summary>
+    /// Loads, validates and compiles the built-ins and every NAME.json of the profile directory in the background, so the
+    /// NRI handlers find them ready: reading and compiling a large profile belongs to when files change, not to a
+    /// container's start. A profile that fails here is logged and fails again, with its reason, when a container uses it.
+    /// </summary>
+    public void Preload() => _ = Task.Run(() =>
+    {
+        var names = new List<string>(ProfileReference.BuiltinNames);
+        try
         {
-            if (_loaded.TryGetValue(reference, out cached))
-                return cached;
-            var location = (ProfileLocation?)ResolveConfigMap(reference) // ProfileStore.ConfigMaps.cs
-                ?? ProfileReference.Resolve(reference, _options.ProfileDirectory, _options.KubeletSeccompRoot);
-            var loaded = Load(reference, location, version: 1);
-            _loaded[reference] = loaded;
-            return loaded;
+            if (Directory.Exists(_options.ProfileDirectory))
+                names.AddRange(Directory.EnumerateFiles(_options.ProfileDirectory, "*.json").Select(f => Path.GetFileNameWithoutExtension(f)!));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogPreloadFailed(_options.ProfileDirectory, e.Message);
+        }
+        foreach (var name in names)
+            PreloadOne(name);
+        LogPreloaded(_loaded.Count);
+    });
+
+    private void PreloadOne(string reference)
+    {
+        if (_loaded.ContainsKey(reference))
+            return;
+        try
+        {
+            Get(reference);
+        }
+        catch (PolicySelectionException e)
+        {
+            LogPreloadFailed(reference, e.Message);
         }
     }
 
@@ -154,11 +188,19 @@ internal sealed partial class ProfileStore : IDisposable
 
     private void Reload(string path)
     {
+        var reloaded = false;
         foreach (var current in _loaded.Values)
         {
             if (current.Location is ProfileLocation.File file && file.Path == path)
+            {
                 ReloadOne(current, path);
+                reloaded = true;
+            }
         }
+        // A profile new to the directory is loaded now, before a container asks for it.
+        if (!reloaded && path.EndsWith(".json", StringComparison.Ordinal)
+            && Path.GetDirectoryName(path) == Path.TrimEndingDirectorySeparator(_options.ProfileDirectory) && File.Exists(path))
+            PreloadOne(Path.GetFileNameWithoutExtension(path));
     }
 
     /// <summary>Recompiles one loaded profile from its source: a change replaces it, a broken edit leaves it in force.</summary>
@@ -166,11 +208,13 @@ internal sealed partial class ProfileStore : IDisposable
     {
         try
         {
-            LoadedProfile next;
+            // Read and compiled outside the lock: only the swap is serialized (a slower, older reload must not win).
+            var next = Load(current.Reference, current.Location, current.Version + 1);
+            if (next.Compiled.Hash == current.Compiled.Hash)
+                return;
             lock (_loadLock)
             {
-                next = Load(current.Reference, current.Location, current.Version + 1);
-                if (next.Compiled.Hash == current.Compiled.Hash)
+                if (!_loaded.TryGetValue(current.Reference, out var latest) || latest.Version != current.Version)
                     return;
                 _loaded[current.Reference] = next;
             }
@@ -191,6 +235,12 @@ internal sealed partial class ProfileStore : IDisposable
         foreach (var pending in _pendingReloads.Values)
             pending.Cancel();
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Profiles loaded ahead: {Count}")]
+    private partial void LogPreloaded(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Profile {Profile} could not be loaded ahead; containers that reference it will be refused: {Problem}")]
+    private partial void LogPreloadFailed(string profile, string problem);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Profile {Profile} reloaded from {Path}: version {Version}, hash {Hash}")]
     private partial void LogReloaded(string profile, string path, int version, string hash);
