@@ -1,5 +1,3 @@
-using System.Text;
-using Microsoft.Extensions.Configuration;
 using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Daemon;
 
@@ -8,9 +6,7 @@ namespace SeccompEbpf.E2E.Tests;
 /// <summary>enforcement.onUnenforceable: the default keeps real allowlists running; refuse stays the strict choice.</summary>
 public sealed class EnforcementOptionsTests
 {
-    private static DaemonOptions Bind(string json) =>
-        new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build()
-            .Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new DaemonOptions();
+    private static DaemonOptions Bind(string json) => DaemonOptionsJson.Bind(json);
 
     [Fact]
     public void The_default_logs_the_unpreventable_default_action()

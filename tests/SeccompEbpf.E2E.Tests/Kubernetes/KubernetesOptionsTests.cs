@@ -1,5 +1,3 @@
-using System.Text;
-using Microsoft.Extensions.Configuration;
 using SeccompEbpf.Daemon;
 
 namespace SeccompEbpf.E2E.Tests.Kubernetes;
@@ -7,9 +5,7 @@ namespace SeccompEbpf.E2E.Tests.Kubernetes;
 /// <summary>The kubernetes and metrics configuration sections: defaults, and every bad value named by its key.</summary>
 public sealed class KubernetesOptionsTests
 {
-    private static DaemonOptions Bind(string json) =>
-        new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build()
-            .Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new DaemonOptions();
+    private static DaemonOptions Bind(string json) => DaemonOptionsJson.Bind(json);
 
     [Fact]
     public void Defaults_leave_metrics_off_and_kubernetes_on_auto()
