@@ -45,9 +45,19 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         await _config.DetachAsync();
     }
 
-    private async Task StartDaemonAsync()
+    /// <summary>Replaces the daemon with one running a TestHooks fault injection (test-only; the daemon logs it as such).</summary>
+    private async Task RestartDaemonWithHookAsync(string hook, string value, bool waitUntilReady)
     {
-        _daemon = DaemonProcess.Start(_config);
+        await _daemon.DisposeAsync();
+        if (waitUntilReady)
+            await StartDaemonAsync(new Dictionary<string, string> { [hook] = value });
+        else
+            _daemon = DaemonProcess.Start(_config, new Dictionary<string, string> { [hook] = value });
+    }
+
+    private async Task StartDaemonAsync(IReadOnlyDictionary<string, string>? environment = null)
+    {
+        _daemon = DaemonProcess.Start(_config, environment ?? new Dictionary<string, string>());
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
     }
@@ -277,8 +287,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
     {
         // containerd gives up on a Synchronize reply after its 2 s request timeout but keeps the connection open and
         // sends no more events. The daemon's TestHooks delay (a test-only fault injection) holds the first reply 3 s.
-        await _daemon.DisposeAsync();
-        _daemon = DaemonProcess.Start(_config, new Dictionary<string, string> { ["SECCOMP_EBPF_TEST_HOOK_SYNCHRONIZE_DELAY_MS"] = "3000" });
+        await RestartDaemonWithHookAsync("SECCOMP_EBPF_TEST_HOOK_SYNCHRONIZE_DELAY_MS", "3000", waitUntilReady: false);
         await _daemon.WaitForAsync(e => e.Message.Contains("beyond the runtime's request timeout", StringComparison.Ordinal), Patience, "the late reply noticed");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronized ", StringComparison.Ordinal), Patience, "a Synchronize in time after registering again");
         Assert.True(_daemon.Entries.Count(e => e.Message.StartsWith("Registered with the NRI runtime", StringComparison.Ordinal)) >= 2,
@@ -296,10 +305,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
     {
         // The daemon's TestHooks delay (a test-only fault injection) blocks the first StartContainer decision for 4 s,
         // past containerd's 2 s request timeout. The handler must answer at its deadline (1.5 s) with a veto.
-        await _daemon.DisposeAsync();
-        _daemon = DaemonProcess.Start(_config, new Dictionary<string, string> { ["SECCOMP_EBPF_TEST_HOOK_START_DELAY_MS"] = "4000" });
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+        await RestartDaemonWithHookAsync("SECCOMP_EBPF_TEST_HOOK_START_DELAY_MS", "4000", waitUntilReady: true);
 
         var (podId, podConfig) = await _containerd.RunPodAsync("stuck", annotations: Profile("kill-personality"));
         var stuck = await _containerd.CreateContainerAsync(podId, podConfig, "probe", Probe);

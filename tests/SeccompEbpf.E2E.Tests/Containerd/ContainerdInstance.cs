@@ -248,8 +248,10 @@ public sealed class ContainerdInstance : IAsyncDisposable
 
     private string ConfigToml() => Version.ConfigVersion >= 3 ? ConfigTomlVersion3() : ConfigTomlVersion2();
 
-    private string ConfigTomlVersion2() => $$"""
-        version = 2
+    // What both config versions share: this instance's paths and sockets, and NRI with its socket and timeouts stated
+    // (2.x enables NRI by default; 1.7 needs it). Only the TOML quoting of the section name differs.
+    private string CommonToml(int version, string nriSection) => $$"""
+        version = {{version}}
         root = "{{Root}}/root"
         state = "{{Root}}/state"
         [grpc]
@@ -258,7 +260,7 @@ public sealed class ContainerdInstance : IAsyncDisposable
           address = "{{CriSocket}}.ttrpc"
         [debug]
           level = "info"
-        [plugins."io.containerd.nri.v1.nri"]
+        [{{nriSection}}]
           disable = false
           disable_connections = false
           socket_path = "{{NriSocket}}"
@@ -266,6 +268,10 @@ public sealed class ContainerdInstance : IAsyncDisposable
           plugin_config_path = "{{Root}}/nri/conf.d"
           plugin_registration_timeout = "5s"
           plugin_request_timeout = "{{RequestTimeout}}"
+
+        """;
+
+    private string ConfigTomlVersion2() => CommonToml(2, "plugins.\"io.containerd.nri.v1.nri\"") + $$"""
         [plugins."io.containerd.grpc.v1.cri"]
           sandbox_image = "{{PauseImage}}"
           restrict_oom_score_adj = true
@@ -281,26 +287,8 @@ public sealed class ContainerdInstance : IAsyncDisposable
             conf_dir = "{{Root}}/cni/net.d"
         """;
 
-    // containerd 2.x: the CRI plugin is split into images and runtime plugins; NRI is on by default but stated here
-    // so the socket, timeouts and paths are this instance's.
-    private string ConfigTomlVersion3() => $$"""
-        version = 3
-        root = "{{Root}}/root"
-        state = "{{Root}}/state"
-        [grpc]
-          address = "{{CriSocket}}"
-        [ttrpc]
-          address = "{{CriSocket}}.ttrpc"
-        [debug]
-          level = "info"
-        [plugins.'io.containerd.nri.v1.nri']
-          disable = false
-          disable_connections = false
-          socket_path = "{{NriSocket}}"
-          plugin_path = "{{NriPluginPath}}"
-          plugin_config_path = "{{Root}}/nri/conf.d"
-          plugin_registration_timeout = "5s"
-          plugin_request_timeout = "{{RequestTimeout}}"
+    // containerd 2.x: the CRI plugin is split into images and runtime plugins.
+    private string ConfigTomlVersion3() => CommonToml(3, "plugins.'io.containerd.nri.v1.nri'") + $$"""
         [plugins.'io.containerd.cri.v1.images']
           snapshotter = "overlayfs"
           [plugins.'io.containerd.cri.v1.images'.pinned_images]
