@@ -446,6 +446,16 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("probe", gap["Container"]);
         Assert.Equal("0", gap["Denied"]);
         Assert.NotEqual("0", gap["Execs"]);
+
+        // ps keeps saying so: the container is listed with the gap, not as if it had always been followed.
+        var (code, ps, _) = await CliAsync("ps", "--json");
+        Assert.Equal(0, code);
+        var row = JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == unseen.ContainerId);
+        var recorded = row.GetProperty("unprotectedGap");
+        Assert.Equal("log", recorded.GetProperty("gate").GetString());
+        Assert.True(recorded.GetProperty("execs").GetUInt64() > 0);
+        var (_, table, _) = await CliAsync("ps");
+        Assert.Contains("created while no daemon followed the runtime", table, StringComparison.Ordinal);
     }
 
     [Fact]

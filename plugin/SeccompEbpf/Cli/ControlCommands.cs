@@ -132,6 +132,8 @@ internal static class ControlCommands
             stdout.WriteLine($"{c.Namespace + "/" + c.Pod,-32} {c.Container,-16} {c.ContainerId[..Math.Min(12, c.ContainerId.Length)],-13} {c.Profile ?? "-",-20} {c.Mode,-8} {c.State,-10} {decisions}");
             if (c.Reason is not null)
                 stdout.WriteLine($"    reason: {c.Reason}");
+            if (c.UnprotectedGap is { } gap)
+                stdout.WriteLine($"    created while no daemon followed the runtime: {gap.Execs} exec(s), {gap.Denied} denied by the exec gate ({gap.Gate})");
             if (c.Exactness is { } x)
             {
                 stdout.WriteLine($"    {x.Arch}: {x.Summary}");

@@ -6,7 +6,7 @@ using SeccompEbpf.Lifecycle;
 namespace SeccompEbpf.Control;
 
 /// <summary>What the control socket can be asked: ps, events, apply.</summary>
-internal sealed class ControlApi(ContainerRegistry registry, PolicyController policies, EventPump events)
+internal sealed class ControlApi(ContainerRegistry registry, PolicyController policies, EventPump events, ExecGateKeeper gate)
 {
     public async IAsyncEnumerable<ControlReply> HandleAsync(ControlRequest request, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -46,7 +46,8 @@ internal sealed class ControlApi(ContainerRegistry registry, PolicyController po
                 policy?.Reason,
                 EnforcementLines(policy?.Report),
                 events.DecisionsOf(container.Id),
-                ExactnessOf(policy?.Report)));
+                ExactnessOf(policy?.Report),
+                gate.RecordOf(container.CgroupId) is { } gap ? new UnprotectedGapView(gate.Mode, gap.Execs, gap.Denied, gap.LastPid, gap.LastComm) : null));
         }
         return views;
     }

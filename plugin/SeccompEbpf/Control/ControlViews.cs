@@ -34,7 +34,11 @@ internal sealed record ContainerView(
     string? Reason,
     IReadOnlyList<EnforcementLine> Enforcement,
     IReadOnlyDictionary<string, ulong> Decisions,
-    ExactnessView? Exactness = null);
+    ExactnessView? Exactness = null,
+    UnprotectedGapView? UnprotectedGap = null);
+
+/// <summary>The container was created while no daemon followed the runtime: what the exec gate recorded for it.</summary>
+internal sealed record UnprotectedGapView(string Gate, ulong Execs, ulong Denied, int LastPid, string LastComm);
 
 /// <summary>One logged, denied or killed syscall.</summary>
 internal sealed record SyscallEventView(

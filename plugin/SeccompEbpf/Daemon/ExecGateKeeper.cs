@@ -53,6 +53,9 @@ internal sealed partial class ExecGateKeeper : IDisposable
         });
     }
 
+    /// <summary>The configured mode, as the configuration spells it.</summary>
+    public string Mode => _mode switch { ExecGateMode.DenyExec => "deny-exec", ExecGateMode.Log => "log", _ => "off" };
+
     /// <summary>What the gate recorded for a cgroup while no daemon vouched (for ps), once matched to a container.</summary>
     public ExecGateRecord? RecordOf(ulong cgroupId)
     {
@@ -94,7 +97,7 @@ internal sealed partial class ExecGateKeeper : IDisposable
         lock (_lock)
             record = _unreported.GetValueOrDefault(cgroupId);
         if (record is not null)
-            LogGap(pod?.Namespace ?? "", pod?.Name ?? "", container, cgroupId, record.Execs, record.Denied, _mode.ToString());
+            LogGap(pod?.Namespace ?? "", pod?.Name ?? "", container, cgroupId, record.Execs, record.Denied, Mode);
     }
 
     /// <summary>A pod's sandbox (pause) process: its cgroup is admitted like a container's. Returns the cgroup id, or 0.</summary>
