@@ -92,6 +92,66 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         return json.Append("]}").ToString();
     }
 
+    /// <summary>About 3.8 MB that validates: 24 syscalls with 500 argument rules each (about 2 s to compile here).</summary>
+    private static string LargeProfile()
+    {
+        string[] names = ["personality", "getpid", "getppid", "uname", "getuid", "getgid", "geteuid", "getegid", "sysinfo", "times",
+            "getpgrp", "getsid", "getpgid", "getpriority", "getrlimit", "getrusage", "getcpu", "getitimer", "sched_getscheduler",
+            "sched_getparam", "sched_get_priority_max", "sched_get_priority_min", "umask", "alarm"];
+        var json = new StringBuilder("""{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[""");
+        var first = true;
+        foreach (var name in names)
+        {
+            for (int i = 0; i < 500; i++, first = false)
+            {
+                json.Append(first ? "\n" : ",\n").Append($$"""  {"names":["{{name}}"],"action":"SCMP_ACT_LOG","args":[{"index":0,"value":{{i + 1000}},"op":"SCMP_CMP_EQ"}],""")
+                    .Append($$""" "comment":"generated rule {{i}} of {{name}}, padding the profile to the size of a large real one, as generated profiles with long comments are, rule after rule"}""");
+            }
+        }
+        return json.Append("]}").ToString();
+    }
+
+    [Fact]
+    public async Task Slow_inputs_in_the_profile_directory_are_loaded_ahead_and_containerd_never_drops_the_plugin()
+    {
+        // Present when the daemon starts: a large valid profile, a FIFO and a character device, all named *.json.
+        var large = LargeProfile();
+        Assert.InRange(large.Length, 3_000_000, 4_000_000);
+        WriteProfile("large", large);
+        await Exec.RunAsync("mkfifo", [Path.Join(_config.ProfileDirectory, "fifo.json")]);
+        await Exec.RunAsync("mknod", [Path.Join(_config.ProfileDirectory, "chardev.json"), "c", "1", "9"]); // /dev/urandom's numbers
+        await _daemon.DisposeAsync();
+        var logOffset = new FileInfo(_containerd.ContainerdLog).Length;
+        _daemon = DaemonProcess.Start(_config);
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Profiles loaded ahead", StringComparison.Ordinal), TimeSpan.FromSeconds(120), "the profile directory loaded ahead");
+        await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+        Assert.Contains(_daemon.Entries, e => e.Message.StartsWith("Profile fifo could not be loaded ahead", StringComparison.Ordinal));
+        Assert.Contains(_daemon.Entries, e => e.Message.StartsWith("Profile chardev could not be loaded ahead", StringComparison.Ordinal));
+
+        // Ready before any container asks: binding it costs no compilation on the NRI path.
+        var (largeId, _) = await RunAsync("large", "sleep 3600", Profile("large"));
+        Assert.Equal("enforced", (await PsAsync()).Single(r => r.GetProperty("containerId").GetString() == largeId).GetProperty("state").GetString());
+        foreach (var special in new[] { "fifo", "chardev" })
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var error = await VetoedAsync(special, Profile(special));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the {special} veto took {clock.Elapsed}");
+            Assert.Contains("not a regular file", error.Status.Detail);
+        }
+        var gated = await RunAsync("later", GatedProbe, Profile("kill-personality"));
+        await ReleaseGateAsync(gated.ContainerId);
+        Assert.Equal(137, await ExitCodeAsync(gated.ContainerId));
+
+        string containerdSince;
+        using (var log = new FileStream(_containerd.ContainerdLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            log.Seek(logOffset, SeekOrigin.Begin);
+            containerdSince = await new StreamReader(log).ReadToEndAsync();
+        }
+        Assert.DoesNotContain("closing plugin", containerdSince, StringComparison.Ordinal);
+        Assert.DoesNotContain("failed to synchronize", containerdSince, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_second_daemon_on_the_same_pin_root_refuses_to_start_and_the_first_keeps_its_containers()
     {
