@@ -90,8 +90,9 @@ resolve_package() {
     pkg=$(apt-cache pkgnames linux-image- | grep -E "^(${regex})\$" | sort -V | tail -n 1) || true
     if [ -z "$pkg" ] && [ -z "$apt_updated" ]; then
         # A fresh machine may not have fetched the lists of the suites apt-sources.sh added.
-        log "no package matches $regex; running apt-get update once"
+        log "no package matches $regex; adding this project's apt sources (sid for 7.x) and running apt-get update once"
         apt_updated=1
+        "$repo_root/scripts/apt-sources.sh" >&2 || true
         apt-get -q update >&2 || true
         pkg=$(apt-cache pkgnames linux-image- | grep -E "^(${regex})\$" | sort -V | tail -n 1) || true
     fi
