@@ -448,7 +448,10 @@ while read -r -u 3 name regex kernel_env_line; do
         [ ! -f "$rundir/console.log" ] || cp "$rundir/console.log" "$results_dir/$name.console.log"
         [ ! -f "$rundir/results" ] || cp "$rundir/results" "$results_dir/$name.results"
     fi
-    rows+=("$name|$release|${lsm_shown:-?}|$mechanisms|$errno_syscalls|$pass/$fail|$boot_s|$suite_s|${per_suite# }|$status${note:+ ($note)}")
+    errno_count=0
+    [ "$errno_syscalls" = - ] || errno_count=$(tr ',' '\n' <<< "$errno_syscalls" | grep -c .)
+    # The syscall list goes last: it is long, and the columns before it stay readable.
+    rows+=("$name|$release|${lsm_shown:-?}|$mechanisms|$errno_count|$pass/$fail|$boot_s|$suite_s|${per_suite# }|$status${note:+ ($note)}|$errno_syscalls")
 done 3< "$kernels_file"
 
 [ ${#rows[@]} -gt 0 ] || die "no kernel of $kernels_file was selected"
@@ -463,7 +466,7 @@ fi
 
 table() {
     {
-        echo "kernel|release|lsm= on cmdline|mechanisms available|errno syscalls|cases pass/fail|boot s|suites s|per suite|status"
+        echo "kernel|release|lsm= on cmdline|mechanisms available|errno verified|cases pass/fail|boot s|suites s|per suite|status|errno syscalls"
         printf '%s\n' "${rows[@]}"
     } | awk -F'|' '
     { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } if (NF > nf) nf = NF }
