@@ -103,46 +103,54 @@ internal sealed class LifecycleHarness : IDisposable
     }
 
     /// <summary>Waits for the store to accept an edit of <paramref name="reference"/>; <paramref name="edit"/> makes it.</summary>
-    public LoadedProfile AwaitReload(string reference, Action edit)
+    public LoadedProfile AwaitReload(string reference, Action edit) => Await<LoadedProfile>(done =>
     {
-        var reloaded = new TaskCompletionSource<LoadedProfile>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnChanged(LoadedProfile p)
         {
             if (p.Reference == reference)
-                reloaded.TrySetResult(p);
+                done(p);
         }
         // Subscribed after the controller: when this fires, the controller has already rebound.
         Profiles.Changed += OnChanged;
-        try
-        {
-            edit();
-            return reloaded.Task.WaitAsync(EventTimeout).GetAwaiter().GetResult();
-        }
-        finally
-        {
-            Profiles.Changed -= OnChanged;
-        }
-    }
+        return () => Profiles.Changed -= OnChanged;
+    }, edit);
 
     /// <summary>Waits for the store to reject an edit of <paramref name="reference"/>; returns the problem.</summary>
-    public string AwaitRejection(string reference, Action edit)
+    public string AwaitRejection(string reference, Action edit) => Await<string>(done =>
     {
-        var rejected = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnRejected(string r, string problem)
         {
             if (r == reference)
-                rejected.TrySetResult(problem);
+                done(problem);
         }
         Profiles.Rejected += OnRejected;
+        return () => Profiles.Rejected -= OnRejected;
+    }, edit);
+
+    // subscribe hands back its unsubscribe; the edit runs only once the handler is in place.
+    private static T Await<T>(Func<Action<T>, Action> subscribe, Action edit)
+    {
+        var raised = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var unsubscribe = subscribe(value => raised.TrySetResult(value));
         try
         {
             edit();
-            return rejected.Task.WaitAsync(EventTimeout).GetAwaiter().GetResult();
+            return raised.Task.WaitAsync(EventTimeout).GetAwaiter().GetResult();
         }
         finally
         {
-            Profiles.Rejected -= OnRejected;
+            unsubscribe();
         }
+    }
+
+    /// <summary>Asserts the container's policy was refused, not thrown, and reported as not enforced.</summary>
+    public ContainerPolicy AssertRefused(string containerId, string reasonStart)
+    {
+        var policy = Controller.PolicyOf(containerId)!;
+        Assert.Equal(PolicyState.Refused, policy.State);
+        Assert.StartsWith(reasonStart, policy.Reason);
+        Assert.Contains(Notices, n => n.Kind == PolicyNoticeKind.NotEnforced);
+        return policy;
     }
 
     public void Dispose()

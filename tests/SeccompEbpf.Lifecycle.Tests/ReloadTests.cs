@@ -12,16 +12,24 @@ public sealed class ReloadTests
 {
     private static PodRecord WebPod(string id, string profile = "web") => Pod(id, new Dictionary<string, string> { [PolicyAnnotations.Profile] = profile });
 
+    /// <summary>A harness with container c1 running on profile "web" (version 1) and the engine's call log cleared.</summary>
+    private static (LifecycleHarness H, PodRecord Pod, ContainerRecord Running, LoadedProfile V1) RunningOnWeb(string? defaultProfile = null)
+    {
+        var h = new LifecycleHarness(defaultProfile: defaultProfile);
+        h.WriteProfile("web", ReferenceProfile);
+        var pod = WebPod("p1");
+        var running = h.CreateAndStart(pod, Container("c1", "p1", "running"));
+        var v1 = h.Profiles.Get("web");
+        h.Engine.ClearCalls();
+        return (h, pod, running, v1);
+    }
+
     [Fact]
     public void AnEditRebindsRunningContainersAndLaterStartsUseIt()
     {
-        using var h = new LifecycleHarness();
-        h.WriteProfile("web", ReferenceProfile);
-        var pod = WebPod("p1");
-        var running = h.CreateAndStart(pod, Container("c-running", "p1", "running"));
+        var (h, pod, running, v1) = RunningOnWeb();
+        using var _ = h;
         h.Create(pod, Container("c-created", "p1", "created"));
-        var v1 = h.Profiles.Get("web");
-        h.Engine.ClearCalls();
 
         var v2 = h.AwaitReload("web", () => h.WriteProfile("web", EditedProfile));
 
@@ -29,7 +37,7 @@ public sealed class ReloadTests
         Assert.NotEqual(v1.Compiled.Hash, v2.Compiled.Hash);
         // The running container is rebound in place; the created one has no cgroup yet and only remembers the new version.
         Assert.Equal([new EngineCall("rebind", running.CgroupId, v2.Compiled.Hash, EnforcementMode.Enforce)], h.Engine.Calls);
-        Assert.Equal(2, h.Controller.PolicyOf("c-running")!.Profile!.Version);
+        Assert.Equal(2, h.Controller.PolicyOf("c1")!.Profile!.Version);
         Assert.Equal(2, h.Controller.PolicyOf("c-created")!.Profile!.Version);
         Assert.Contains(h.Notices, n => n.Kind == PolicyNoticeKind.Changed && n.Container == "running");
 
@@ -40,12 +48,8 @@ public sealed class ReloadTests
     [Fact]
     public void ABrokenEditKeepsTheLastGoodVersion()
     {
-        using var h = new LifecycleHarness();
-        h.WriteProfile("web", ReferenceProfile);
-        var pod = WebPod("p1");
-        var running = h.CreateAndStart(pod, Container("c1", "p1"));
-        var v1 = h.Profiles.Get("web");
-        h.Engine.ClearCalls();
+        var (h, pod, running, v1) = RunningOnWeb();
+        using var _ = h;
 
         var problem = h.AwaitRejection("web", () => h.WriteProfile("web", """{"defaultAction": "SCMP_ACT_SOMETIMES"}"""));
 
@@ -62,28 +66,22 @@ public sealed class ReloadTests
     [Fact]
     public void AnEditTheEngineRefusesIsReportedNotThrown()
     {
-        using var h = new LifecycleHarness();
-        h.WriteProfile("web", ReferenceProfile);
-        h.CreateAndStart(WebPod("p1"), Container("c1", "p1"));
+        var (h, _, _, _) = RunningOnWeb();
+        using var __ = h;
         h.Engine.ThrowAtBind = new ArgumentException("syscall rmdir has 600 rules, the BPF evaluator takes at most 512", "profile");
 
         // The store's Changed event reaches this harness after the controller: had the controller thrown, it never would.
         h.AwaitReload("web", () => h.WriteProfile("web", EditedProfile));
 
-        var policy = h.Controller.PolicyOf("c1")!;
-        Assert.Equal(PolicyState.Refused, policy.State);
-        Assert.Equal("profile \"web\" cannot be enforced: syscall rmdir has 600 rules, the BPF evaluator takes at most 512", policy.Reason);
-        Assert.Contains(h.Notices, n => n.Kind == PolicyNoticeKind.NotEnforced);
+        var policy = h.AssertRefused("c1", "profile \"web\" cannot be enforced: ");
+        Assert.EndsWith("syscall rmdir has 600 rules, the BPF evaluator takes at most 512", policy.Reason);
     }
 
     [Fact]
     public void ARemovedProfileFileKeepsTheLastVersionInForce()
     {
-        using var h = new LifecycleHarness(defaultProfile: "runtime/default");
-        h.WriteProfile("web", ReferenceProfile);
-        var running = h.CreateAndStart(WebPod("p1"), Container("c1", "p1"));
-        var v1 = h.Profiles.Get("web");
-        h.Engine.ClearCalls();
+        var (h, _, running, v1) = RunningOnWeb(defaultProfile: "runtime/default");
+        using var __ = h;
 
         var problem = h.AwaitRejection("web", () => h.RemoveProfile("web"));
 

@@ -107,10 +107,7 @@ public sealed class VetoTests
 
         h.CreateAndStart(Pod("p1", ProfileAnnotation("web")), Container("c1", "p1")); // no exception
 
-        var policy = h.Controller.PolicyOf("c1")!;
-        Assert.Equal(PolicyState.Refused, policy.State);
-        Assert.StartsWith("profile \"web\" cannot be enforced: ", policy.Reason);
-        Assert.Contains(h.Notices, n => n.Kind == PolicyNoticeKind.NotEnforced);
+        h.AssertRefused("c1", "profile \"web\" cannot be enforced: ");
     }
 
     [Fact]
