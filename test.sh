@@ -131,6 +131,7 @@ for tier in $tiers; do
         unit)
             run_dotnet_tier unit tests/SeccompEbpf.Nri.Tests
             run_dotnet_tier unit tests/SeccompEbpf.Profiles.Tests
+            run_dotnet_tier unit tests/SeccompEbpf.Lifecycle.Tests
             ;;
         bpf)
             if [ "$host_ia32" = yes ]; then

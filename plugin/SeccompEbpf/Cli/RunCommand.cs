@@ -92,7 +92,12 @@ internal static class RunCommand
         builder.Services.AddSingleton<ContainerRegistry>();
         builder.Services.AddSingleton(sp => new ProfileStore(options.Policy, ContainerDefaults.CompileContext(), sp.GetRequiredService<ILogger<ProfileStore>>()));
         builder.Services.AddSingleton<EngineHost>();
-        builder.Services.AddSingleton<PolicyController>();
+        builder.Services.AddSingleton(sp =>
+        {
+            var engine = sp.GetRequiredService<EngineHost>();
+            return new PolicyController(sp.GetRequiredService<ContainerRegistry>(), sp.GetRequiredService<ProfileStore>(), engine.Enforcement, engine.Failure,
+                options.Policy, sp.GetRequiredService<ILogger<PolicyController>>());
+        });
         builder.Services.AddSingleton<EventPump>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<EventPump>());
         builder.Services.AddSingleton<ControlApi>();

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SeccompEbpf.Bpf.Enforcement;
+using SeccompEbpf.Lifecycle;
+using SeccompEbpf.Profiles.Compiled;
 
 namespace SeccompEbpf.Daemon;
 
@@ -20,6 +22,7 @@ internal sealed partial class EngineHost : IDisposable
         try
         {
             Engine = EnforcementEngine.Open(engineOptions, loggers);
+            Enforcement = new EngineEnforcement(Engine);
             LogOpened(logger, options.Enforcement.PinRoot, Engine.Capabilities.KernelRelease, Engine.Bindings.Count);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -40,9 +43,24 @@ internal sealed partial class EngineHost : IDisposable
 
     public EnforcementEngine? Engine { get; }
 
+    /// <summary>The engine as the lifecycle logic sees it; null exactly when <see cref="Engine"/> is.</summary>
+    public IEnforcement? Enforcement { get; }
+
     public string? Failure { get; }
 
     public void Dispose() => Engine?.Dispose();
+
+    // Forwards the seam to the engine; see IEnforcement for why the engine does not implement it itself.
+    private sealed class EngineEnforcement(EnforcementEngine engine) : IEnforcement
+    {
+        public IReadOnlyList<BindingInfo> Bindings => engine.Bindings;
+
+        public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => engine.Bind(cgroupId, profile, mode);
+
+        public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => engine.Rebind(cgroupId, profile, mode);
+
+        public void Unbind(ulong cgroupId) => engine.Unbind(cgroupId);
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Enforcement engine ready: pins in {PinRoot}, kernel {Kernel}, {Adopted} bindings adopted")]
     private static partial void LogOpened(ILogger logger, string pinRoot, string kernel, int adopted);

@@ -33,18 +33,23 @@ internal sealed partial class PolicyController
 {
     private readonly ContainerRegistry _registry;
     private readonly ProfileStore _profiles;
-    private readonly EngineHost _engine;
+    private readonly IEnforcement? _engine;
+    private readonly string? _engineFailure;
     private readonly PolicyOptions _options;
     private readonly ILogger<PolicyController> _logger;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, ContainerPolicy> _policies = new(StringComparer.Ordinal);
     private readonly Dictionary<ulong, string> _containerByCgroup = [];
 
-    public PolicyController(ContainerRegistry registry, ProfileStore profiles, EngineHost engine, PolicyOptions options, ILogger<PolicyController> logger)
+    /// <param name="engine">The enforcement engine; null when it could not be opened (no BPF, not root).</param>
+    /// <param name="engineFailure">Why <paramref name="engine"/> is null, for every container that cannot be enforced.</param>
+    public PolicyController(ContainerRegistry registry, ProfileStore profiles, IEnforcement? engine, string? engineFailure, PolicyOptions options,
+        ILogger<PolicyController> logger)
     {
         _registry = registry;
         _profiles = profiles;
         _engine = engine;
+        _engineFailure = engineFailure;
         _options = options;
         _logger = logger;
         _profiles.Changed += OnProfileChanged;
@@ -131,8 +136,8 @@ internal sealed partial class PolicyController
         }
         if (container.CgroupId == 0)
             return Fail(policy, $"the cgroup of pid {container.Pid} could not be resolved");
-        if (_engine.Engine is not { } engine)
-            return Fail(policy, $"the enforcement engine is unavailable: {_engine.Failure}");
+        if (_engine is not { } engine)
+            return Fail(policy, $"the enforcement engine is unavailable: {_engineFailure}");
         try
         {
             var mode = policy.Mode == PolicyMode.Audit ? EnforcementMode.Audit : EnforcementMode.Enforce;
@@ -214,7 +219,7 @@ internal sealed partial class PolicyController
             return;
         try
         {
-            _engine.Engine?.Unbind(policy.BoundCgroupId);
+            _engine?.Unbind(policy.BoundCgroupId);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -262,7 +267,7 @@ internal sealed partial class PolicyController
         }
         lock (_lock)
         {
-            if (_engine.Engine is { } engine)
+            if (_engine is { } engine)
             {
                 // Judged against the registry now, not the snapshot: containers started meanwhile are live.
                 var live = _registry.Containers.Where(c => c.Phase == ContainerPhase.Started && c.CgroupId != 0).Select(c => c.CgroupId).ToHashSet();

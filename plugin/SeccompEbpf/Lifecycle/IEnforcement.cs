@@ -1,0 +1,30 @@
+using SeccompEbpf.Bpf.Enforcement;
+using SeccompEbpf.Profiles.Compiled;
+
+namespace SeccompEbpf.Lifecycle;
+
+/// <summary>
+/// What the lifecycle logic (<see cref="PolicyController"/>) needs of the enforcement engine, and nothing more: the
+/// engine needs root and BPF, so the lifecycle logic is unit-tested against a fake of this seam instead.
+/// </summary>
+/// <remarks>
+/// Declared here, internal to the daemon, and implemented by an adapter (<c>EngineHost</c>) rather than by
+/// <see cref="EnforcementEngine"/> itself: the engine would need an InternalsVisibleTo that opens all of
+/// SeccompEbpf.Bpf's internals (maps, slots) to the daemon, or a public interface nobody outside the daemon uses.
+/// The exec gate, the event stream and the counters stay on the concrete engine: no test double needs them.
+/// </remarks>
+internal interface IEnforcement
+{
+    /// <summary>The bound cgroups, including bindings adopted from pinned state after a restart.</summary>
+    IReadOnlyList<BindingInfo> Bindings { get; }
+
+    /// <summary>Binds <paramref name="profile"/> to a cgroup; an existing binding is replaced atomically.</summary>
+    /// <exception cref="EnforcementRefusedException">The profile cannot be enforced here and the configuration says refuse.</exception>
+    BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode);
+
+    /// <summary>Replaces the profile or mode of a bound cgroup without a gap.</summary>
+    BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode);
+
+    /// <summary>Removes a binding; unknown ids are ignored.</summary>
+    void Unbind(ulong cgroupId);
+}

@@ -1,0 +1,85 @@
+using SeccompEbpf.Bpf.Enforcement;
+using SeccompEbpf.Lifecycle;
+using SeccompEbpf.Profiles.Compiled;
+
+namespace SeccompEbpf.Lifecycle.Tests;
+
+/// <summary>One call the controller made on the engine.</summary>
+internal sealed record EngineCall(string Operation, ulong CgroupId, string? ProfileHash = null, EnforcementMode? Mode = null);
+
+/// <summary>
+/// Stands in for the BPF engine: keeps bindings in a dictionary, records every call, and throws at Bind/Rebind when
+/// told to (a refusal, a rule-table limit, a BPF error), so the controller's handling of each outcome can be checked.
+/// </summary>
+internal sealed class FakeEnforcement : IEnforcement
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<ulong, BindingInfo> _bindings = [];
+    private readonly List<EngineCall> _calls = [];
+
+    /// <summary>Thrown by the next Bind or Rebind (and every one after, until cleared).</summary>
+    public Exception? ThrowAtBind { get; set; }
+
+    public IReadOnlyList<EngineCall> Calls
+    {
+        get
+        {
+            lock (_lock)
+                return _calls.ToList();
+        }
+    }
+
+    public IReadOnlyList<BindingInfo> Bindings
+    {
+        get
+        {
+            lock (_lock)
+                return _bindings.Values.OrderBy(b => b.CgroupId).ToList();
+        }
+    }
+
+    public BindingInfo? BindingOf(ulong cgroupId)
+    {
+        lock (_lock)
+            return _bindings.GetValueOrDefault(cgroupId);
+    }
+
+    /// <summary>A binding found in pinned state when the engine opened, as after a daemon restart.</summary>
+    public void Adopt(ulong cgroupId, string profileHash, EnforcementMode mode = EnforcementMode.Enforce)
+    {
+        lock (_lock)
+            _bindings[cgroupId] = new BindingInfo(cgroupId, profileHash, mode, Adopted: true, Degraded: false);
+    }
+
+    public void ClearCalls()
+    {
+        lock (_lock)
+            _calls.Clear();
+    }
+
+    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore("bind", cgroupId, profile, mode);
+
+    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore("rebind", cgroupId, profile, mode);
+
+    private BindingReport BindCore(string operation, ulong cgroupId, CompiledProfile profile, EnforcementMode mode)
+    {
+        lock (_lock)
+        {
+            _calls.Add(new EngineCall(operation, cgroupId, profile.Hash, mode));
+            if (ThrowAtBind is { } e)
+                throw e;
+            // As the real engine: Bind and Rebind both replace whatever the cgroup had.
+            _bindings[cgroupId] = new BindingInfo(cgroupId, profile.Hash, mode, Adopted: false, Degraded: false);
+            return new BindingReport(cgroupId, profile.Hash, mode, []);
+        }
+    }
+
+    public void Unbind(ulong cgroupId)
+    {
+        lock (_lock)
+        {
+            _calls.Add(new EngineCall("unbind", cgroupId));
+            _bindings.Remove(cgroupId);
+        }
+    }
+}
