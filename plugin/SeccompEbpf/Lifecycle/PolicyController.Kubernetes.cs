@@ -76,7 +76,7 @@ internal sealed partial class PolicyController
     public IReadOnlyList<string> Reselect(string @namespace, string name, string? uid, IReadOnlyDictionary<string, string> policyAnnotations)
     {
         var changed = new List<string>();
-        lock (_lock)
+        using (Locked())
         {
             foreach (var pod in _registry.Pods.Where(p => p.Namespace == @namespace && p.Name == name && SamePod(p, uid)).ToList())
             {
@@ -122,7 +122,7 @@ internal sealed partial class PolicyController
     public IReadOnlyList<string> FallBackFrom(string reference, string why)
     {
         var changed = new List<string>();
-        lock (_lock)
+        using (Locked())
         {
             foreach (var policy in _policies.Values.Where(p => p.ProfileReference == reference).ToList())
             {
@@ -155,7 +155,7 @@ internal sealed partial class PolicyController
     /// <summary>Pods and containers whose policy uses <paramref name="reference"/>.</summary>
     public IReadOnlyList<(PodRecord Pod, ContainerRecord Container)> UsersOf(string reference)
     {
-        lock (_lock)
+        using (Locked())
         {
             return _policies.Values.Where(p => p.ProfileReference == reference)
                 .Select(p => _registry.FindContainer(p.ContainerId))
@@ -172,23 +172,60 @@ internal sealed partial class PolicyController
     {
         get
         {
-            lock (_lock)
+            using (Locked())
                 return _policies.Values.ToList();
         }
     }
 
+    // Notices leave after the lock is released (ARCHITECTURE.md, "The daemon core"): a subscriber that blocks or calls
+    // back into the controller never runs under it. They queue here and go out in order when the lock is left.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PolicyNotice> _outbox = new();
+    private readonly Lock _publishing = new();
+
     private void Notice(PolicyNoticeKind kind, PodRecord pod, string container, string message)
     {
-        if (Noticed is not { } handlers)
+        if (Noticed is null)
             return;
-        try
+        _outbox.Enqueue(new PolicyNotice(kind, pod.Namespace, pod.Name, pod.Uid, container, message));
+        if (!_lock.IsHeldByCurrentThread)
+            PublishNotices();
+    }
+
+    private void PublishNotices()
+    {
+        if (_outbox.IsEmpty)
+            return;
+        lock (_publishing)
         {
-            handlers(new PolicyNotice(kind, pod.Namespace, pod.Name, pod.Uid, container, message));
+            while (_outbox.TryDequeue(out var notice))
+            {
+                try
+                {
+                    Noticed?.Invoke(notice);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // Reporting must never get in the way of enforcement.
+                    LogNoticeFailed(notice.Kind.ToString(), e.Message);
+                }
+            }
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
+    }
+
+    /// <summary>Takes the controller's lock; leaving the scope releases it, then publishes the notices queued meanwhile.</summary>
+    private LockedScope Locked()
+    {
+        _lock.Enter();
+        return new LockedScope(this);
+    }
+
+    private readonly struct LockedScope(PolicyController owner) : IDisposable
+    {
+        public void Dispose()
         {
-            // Reporting must never get in the way of enforcement.
-            LogNoticeFailed(kind.ToString(), e.Message);
+            owner._lock.Exit();
+            if (!owner._lock.IsHeldByCurrentThread)
+                owner.PublishNotices();
         }
     }
 

@@ -58,13 +58,13 @@ internal sealed partial class PolicyController
     /// <summary>The container bound to <paramref name="cgroupId"/>, for naming events.</summary>
     public string? ContainerOfCgroup(ulong cgroupId)
     {
-        lock (_lock)
+        using (Locked())
             return _containerByCgroup.GetValueOrDefault(cgroupId);
     }
 
     public ContainerPolicy? PolicyOf(string containerId)
     {
-        lock (_lock)
+        using (Locked())
             return _policies.GetValueOrDefault(containerId);
     }
 
@@ -72,7 +72,7 @@ internal sealed partial class PolicyController
     public void Admit(PodRecord pod, ContainerRecord container)
     {
         var policy = Select(pod, container);
-        lock (_lock)
+        using (Locked())
             _policies[container.Id] = policy;
     }
 
@@ -117,7 +117,7 @@ internal sealed partial class PolicyController
     /// <summary>StartContainer: bind before the reply, so the entrypoint never runs unconfined.</summary>
     public void Start(PodRecord pod, ContainerRecord container)
     {
-        lock (_lock)
+        using (Locked())
         {
             if (!_policies.TryGetValue(container.Id, out var policy))
                 policy = Select(pod, container); // created before this daemon saw it
@@ -182,7 +182,7 @@ internal sealed partial class PolicyController
     /// <summary>StopContainer/RemoveContainer: the container's processes are gone; free its binding.</summary>
     public void Release(string containerId, bool forget)
     {
-        lock (_lock)
+        using (Locked())
         {
             if (!_policies.TryGetValue(containerId, out var policy))
                 return;
@@ -241,7 +241,7 @@ internal sealed partial class PolicyController
         var running = _registry.Containers.Where(c => c.Phase == ContainerPhase.Started && c.CgroupId != 0).ToList();
         foreach (var snapshot in running)
         {
-            lock (_lock)
+            using (Locked())
             {
                 // Removed or restarted since the snapshot: its own events have dealt with it.
                 if (_registry.FindContainer(snapshot.Id) is not { Phase: ContainerPhase.Started } container || container.CgroupId != snapshot.CgroupId)
@@ -265,7 +265,7 @@ internal sealed partial class PolicyController
                 _policies[container.Id] = BindLocked(pod, container, policy with { BoundCgroupId = container.CgroupId }, veto: false);
             }
         }
-        lock (_lock)
+        using (Locked())
         {
             if (_engine is { } engine)
             {
@@ -297,7 +297,7 @@ internal sealed partial class PolicyController
         };
         var loaded = profile is null || profile == "unconfined" ? null : _profiles.Get(profile);
         var targets = Targets(podRef, containerId);
-        lock (_lock)
+        using (Locked())
         {
             foreach (var container in targets)
             {
@@ -342,7 +342,7 @@ internal sealed partial class PolicyController
 
     private void OnProfileChanged(LoadedProfile loaded)
     {
-        lock (_lock)
+        using (Locked())
         {
             foreach (var policy in _policies.Values.Where(p => p.ProfileReference == loaded.Reference).ToList())
             {
