@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Lifecycle;
-using SeccompEbpf.Linux;
+using SeccompEbpf.Bpf.Probing;
 using SeccompEbpf.Nri;
 
 namespace SeccompEbpf.Daemon;
@@ -35,12 +35,12 @@ internal sealed partial class ExecGateKeeper : IDisposable
         _vouch = new Timer(_ => Renew(), null, Timeout.Infinite, Timeout.Infinite);
         if (_engine is null)
             return;
-        string mount = CgroupV2.MountPoint;
+        string mount = CgroupFs.Mount;
         foreach (var relative in options.Gate.ContainerCgroupParents)
         {
             var path = Path.Join(mount, relative);
             if (Directory.Exists(path))
-                _parents.Add(CgroupV2.IdOf(path));
+                _parents.Add(CgroupFs.IdOf(path));
         }
         Guard("configuring the exec gate", () =>
         {
@@ -109,8 +109,8 @@ internal sealed partial class ExecGateKeeper : IDisposable
         ulong cgroup;
         try
         {
-            path = CgroupV2.DirectoryOf(pid);
-            cgroup = CgroupV2.IdOf(path);
+            path = CgroupFs.DirectoryOf(pid);
+            cgroup = CgroupFs.IdOf(path);
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
         {
@@ -178,13 +178,13 @@ internal sealed partial class ExecGateKeeper : IDisposable
     {
         if (cgroupPath is null)
             return;
-        string mount = CgroupV2.MountPoint.TrimEnd('/');
+        string mount = CgroupFs.Mount.TrimEnd('/');
         if (!cgroupPath.StartsWith(mount + "/", StringComparison.Ordinal))
             return;
         var parts = cgroupPath[(mount.Length + 1)..].Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (parts.Length < 2)
             return; // a container directly below the root has no parent to gate by
-        ulong parent = CgroupV2.IdOf(Path.Join(mount, parts[0]));
+        ulong parent = CgroupFs.IdOf(Path.Join(mount, parts[0]));
         lock (_lock)
         {
             if (_parents.Contains(parent) || _parents.Count >= 4)

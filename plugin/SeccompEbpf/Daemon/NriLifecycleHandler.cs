@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Nri.Pkg.Api.V1Alpha1;
 using SeccompEbpf.Lifecycle;
-using SeccompEbpf.Linux;
+using SeccompEbpf.Bpf.Probing;
 using SeccompEbpf.Nri;
 
 namespace SeccompEbpf.Daemon;
@@ -228,8 +228,8 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
             return record;
         try
         {
-            var path = CgroupV2.DirectoryOf(pid);
-            return record with { Pid = pid, CgroupPath = path, CgroupId = CgroupV2.IdOf(path) };
+            var path = CgroupFs.DirectoryOf(pid);
+            return record with { Pid = pid, CgroupPath = path, CgroupId = CgroupFs.IdOf(path) };
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or UnauthorizedAccessException)
         {
