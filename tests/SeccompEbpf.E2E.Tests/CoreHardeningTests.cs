@@ -29,8 +29,7 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
         WriteProfile("kill-personality", KillPersonality);
         _daemon = DaemonProcess.Start(_config);
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+        await _daemon.WaitUntilReadyAsync(Patience);
     }
 
     public async Task DisposeAsync()

@@ -167,6 +167,16 @@ public sealed class DaemonProcess : IAsyncDisposable
     }
 
     /// <summary>Waits until a log entry satisfies <paramref name="predicate"/>; fails with the daemon's output otherwise.</summary>
+    /// <summary>
+    /// Waits until the daemon serves: its first Synchronize answered and reconciled (every running container bound) and
+    /// its control socket listening.
+    /// </summary>
+    public async Task WaitUntilReadyAsync(TimeSpan timeout)
+    {
+        await WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), timeout, "Synchronize answered and reconciled");
+        await WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), timeout, "the control socket");
+    }
+
     public async Task<DaemonLogEntry> WaitForAsync(Func<DaemonLogEntry, bool> predicate, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;

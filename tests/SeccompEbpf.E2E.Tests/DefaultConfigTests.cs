@@ -27,8 +27,7 @@ public sealed class DefaultConfigTests(ITestOutputHelper output) : IAsyncLifetim
         foreach (var name in Fixtures)
             File.Copy(Path.Join(TestPaths.RepoRoot, "tests", "Shared", "profiles", name + ".json"), Path.Join(_config.ProfileDirectory, name + ".json"));
         _daemon = DaemonProcess.Start(_config);
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+        await _daemon.WaitUntilReadyAsync(Patience);
     }
 
     public async Task DisposeAsync()

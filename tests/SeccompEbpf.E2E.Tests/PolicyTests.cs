@@ -58,8 +58,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
     private async Task StartDaemonAsync(IReadOnlyDictionary<string, string>? environment = null)
     {
         _daemon = DaemonProcess.Start(_config, environment ?? new Dictionary<string, string>());
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
-        await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+        await _daemon.WaitUntilReadyAsync(Patience);
     }
 
     private void WriteProfile(string name, string json) => _config.WriteProfile(name, json);

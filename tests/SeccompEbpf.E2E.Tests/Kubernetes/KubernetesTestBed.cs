@@ -51,8 +51,7 @@ public abstract class KubernetesTestBed(ITestOutputHelper output) : IAsyncLifeti
         WriteProfile("kill-personality", KillPersonality);
         Prepare();
         Daemon = DaemonProcess.Start("--config", WriteConfig());
-        await Daemon.WaitForAsync(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal), Patience, "Synchronize answered and reconciled");
-        await Daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
+        await Daemon.WaitUntilReadyAsync(Patience);
         if (UseFakeApiServer)
             await Daemon.WaitForAsync(e => e.Message.StartsWith("Listed pods on node", StringComparison.Ordinal), Patience, "the first pod list");
     }
