@@ -257,12 +257,14 @@ while read -r -u 3 name regex kernel_env_line; do
     if [ ${#only_kernels[@]} -gt 0 ] && [[ " ${only_kernels[*]} " != *" $name "* ]]; then continue; fi
 
     status=ok; boot_s=-; suite_s=-; release='?'; lsm_shown=""; lsm_arg=""; note=""; per_suite=""
-    kernel_env=(); extra_cmdline=()
+    kernel_env=(); extra_cmdline=(); accel=tcg; smp=2
     for token in ${kernel_env_line%%#*}; do
         case $token in
             cmdline:*) extra_cmdline+=("${token#cmdline:}") ;;
+            accel:*) accel=${token#accel:} ;;
+            smp:*) smp=${token#smp:} ;;
             [A-Za-z_]*=*) kernel_env+=("$token") ;;
-            *) die "$kernels_file: '$token' (kernel $name) is neither KEY=VALUE nor cmdline:ARG" ;;
+            *) die "$kernels_file: '$token' (kernel $name) is neither KEY=VALUE, cmdline:ARG, accel:QEMU-ACCEL nor smp:N" ;;
         esac
     done
     mechanisms=-; errno_syscalls=-; pass=0; fail=0
@@ -311,6 +313,10 @@ while read -r -u 3 name regex kernel_env_line; do
             *) lsm_shown="not needed" ;;
         esac
 
+        retried=""
+        for attempt in 1 2; do
+        status=ok; note=""; boot_s=-; suite_s=-; per_suite=""; mechanisms=-; errno_syscalls=-; pass=0; fail=0
+        rm -f "$rundir/results"
         nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
         {
             printf 'export SECCOMP_EBPF_REPO_ROOT=%q\n' "$repo_root"
@@ -347,7 +353,7 @@ while read -r -u 3 name regex kernel_env_line; do
         echo "qemu append: $append" > "$rundir/qemu-cmdline"
         : > "$console"
         start=$SECONDS
-        qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 -nographic -no-reboot \
+        qemu-system-x86_64 -accel "$accel" -cpu max -m 2048 -smp "$smp" -nographic -no-reboot \
             -kernel "$kdir/vmlinuz" -initrd "$rundir/initrd.gz" -append "$append" \
             -virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \
             < /dev/null > "$console" 2>&1 &
@@ -437,6 +443,18 @@ while read -r -u 3 name regex kernel_env_line; do
             log "$name: FAILED ($note); console log: $console"
             grep -a ' result=fail' "$rundir/results" | sed 's/^/  /' >&2 || true
         fi
+        # Multi-threaded TCG can let a vCPU run a stale translation of an instruction the guest kernel is patching
+        # (text_poke_bp: an "int3" oops, seen once on 7.2 at trace_syscall_enter when sys_enter was attached). That
+        # is the emulator, not a case: boot that kernel once more and say so in the table; the first console stays.
+        if [ "$status" != ok ] && [ "$attempt" = 1 ] && grep -aq "Oops: int3" "$console"; then
+            cp "$console" "$rundir/console.attempt1.log"
+            log "$name: the guest kernel oopsed on int3 (TCG code-patching race; console kept as $rundir/console.attempt1.log); booting it once more"
+            retried=1
+            continue
+        fi
+        break
+        done
+        [ -z "$retried" ] || note="${note:+$note; }retried once after a guest int3 oops"
     else
         log "$name: FAILED ($note)"
     fi
