@@ -393,6 +393,10 @@ while read -r -u 3 name regex kernel_env_line; do
         qemu_pid=""
         wall_s=$((SECONDS - start))
         tr -d '\r' < "$console" > "$console.tmp" && mv "$console.tmp" "$console"
+        # A guest that faulted and exited (panic=-1) before the loop above looked is a fault all the same.
+        if [[ $note != *"guest kernel fault"* ]] && fault=$(grep -ao -m 1 -E "$guest_fault" "$console"); then
+            note="${note:+$note; }guest kernel fault: $fault"
+        fi
 
         # Times come from the guest's own uptime at each marker (the TCG guest clock follows the
         # host's): boot = kernel start to the chroot, suite = chroot to power-off.
