@@ -259,16 +259,26 @@ while read -r -u 3 name regex kernel_env_line; do
     if [ ${#only_kernels[@]} -gt 0 ] && [[ " ${only_kernels[*]} " != *" $name "* ]]; then continue; fi
 
     status=ok; boot_s=-; suite_s=-; release='?'; lsm_shown=""; lsm_arg=""; note=""; per_suite=""
-    kernel_env=(); extra_cmdline=(); accel=tcg; smp=2
+    kernel_env=(); extra_cmdline=(); accel=tcg; smp=2; only_suites=""
     for token in ${kernel_env_line%%#*}; do
         case $token in
             cmdline:*) extra_cmdline+=("${token#cmdline:}") ;;
             accel:*) accel=${token#accel:} ;;
             smp:*) smp=${token#smp:} ;;
+            suites:*) only_suites=",${token#suites:}," ;;
             [A-Za-z_]*=*) kernel_env+=("$token") ;;
-            *) die "$kernels_file: '$token' (kernel $name) is neither KEY=VALUE, cmdline:ARG, accel:QEMU-ACCEL nor smp:N" ;;
+            *) die "$kernels_file: '$token' (kernel $name) is neither KEY=VALUE, cmdline:ARG, accel:QEMU-ACCEL, smp:N nor suites:A,B" ;;
         esac
     done
+    # suites:A,B in kernels.txt narrows the requested suites for this kernel (the table says which ran).
+    kernel_suites=()
+    for suite in "${suites[@]}"; do
+        [ -z "$only_suites" ] || [[ $only_suites == *",$suite,"* ]] && kernel_suites+=("$suite")
+    done
+    if [ ${#kernel_suites[@]} -eq 0 ]; then
+        log "$name: none of the requested suites (${suites[*]}) is among this kernel's (${only_suites//,/ }); skipped"
+        continue
+    fi
     mechanisms=-; errno_syscalls=-; pass=0; fail=0
     rundir=$cache/runs/$name
     rm -rf "$rundir"; mkdir -p "$rundir"
@@ -341,7 +351,7 @@ while read -r -u 3 name regex kernel_env_line; do
                 printf 'export %s=%q\n' "${assignment%%=*}" "${assignment#*=}"
             done
         } > "$rundir/guest-env"
-        for suite in "${suites[@]}"; do
+        for suite in "${kernel_suites[@]}"; do
             echo "$suite $(suite_limit "$here/suites/$suite.sh")"
         done > "$rundir/suites"
         install -m 0755 "$here/guest-run.sh" "$rundir/guest-run.sh"
@@ -421,7 +431,7 @@ while read -r -u 3 name regex kernel_env_line; do
         fi
 
         # Per-suite accounting from the console: every suite must have ended and printed VMRESULT lines.
-        for suite in "${suites[@]}"; do
+        for suite in "${kernel_suites[@]}"; do
             section=$(awk -v n="$nonce" -v s="$suite" '
                 index($0, "SECCOMP-EBPF-VM-SUITE-BEGIN nonce=" n " suite=" s " ") { on=1; next }
                 index($0, "SECCOMP-EBPF-VM-SUITE-END nonce=" n " suite=" s " ") { on=0 }
