@@ -6,7 +6,7 @@ namespace SeccompEbpf.Lifecycle.Tests;
 /// <summary>
 /// A PolicyController wired as the daemon wires it (RunCommand), with a real ProfileStore over a temporary profile
 /// directory and a <see cref="FakeEnforcement"/> in place of the BPF engine. Drives it as NriLifecycleHandler does:
-/// the registry is updated before Start, after Admit.
+/// Admit lists a created container, the table gets the started record before Start.
 /// </summary>
 internal sealed class LifecycleHarness : IDisposable
 {
@@ -37,8 +37,8 @@ internal sealed class LifecycleHarness : IDisposable
         };
         Engine = engine ?? new FakeEnforcement();
         Profiles = new ProfileStore(Options, ContainerDefaults.CompileContext(), NullLogger<ProfileStore>.Instance);
-        Registry = new ContainerRegistry();
-        Controller = new PolicyController(Registry, Profiles, engineUnavailable ? null : Engine, engineUnavailable ? "BPF is not available (test)" : null,
+        Table = new ContainerTable();
+        Controller = new PolicyController(Table, Profiles, engineUnavailable ? null : Engine, engineUnavailable ? "BPF is not available (test)" : null,
             Options, NullLogger<PolicyController>.Instance);
         Controller.Noticed += n =>
         {
@@ -51,7 +51,7 @@ internal sealed class LifecycleHarness : IDisposable
     public PolicyOptions Options { get; }
     public FakeEnforcement Engine { get; }
     public ProfileStore Profiles { get; }
-    public ContainerRegistry Registry { get; }
+    public ContainerTable Table { get; }
     public PolicyController Controller { get; }
 
     public IReadOnlyList<PolicyNotice> Notices
@@ -79,19 +79,18 @@ internal sealed class LifecycleHarness : IDisposable
     public static ContainerRecord Container(string id, string podId, string name = "app", IReadOnlyDictionary<string, string>? annotations = null) =>
         new(id, podId, name, new Dictionary<string, string>(), annotations ?? new Dictionary<string, string>(), ContainerPhase.Created);
 
-    /// <summary>CreateContainer: admit, then list the container (as NriLifecycleHandler does).</summary>
+    /// <summary>CreateContainer: decide, then list the container with its policy (as NriLifecycleHandler does).</summary>
     public void Create(PodRecord pod, ContainerRecord container)
     {
-        Registry.UpsertPod(pod);
-        Controller.Admit(pod, container);
-        Registry.UpsertContainer(container);
+        Table.UpsertPod(pod);
+        Controller.Admit(container, Controller.Decide(pod, container));
     }
 
     /// <summary>StartContainer with a fresh cgroup id: list the started container, then bind.</summary>
     public ContainerRecord Start(PodRecord pod, ContainerRecord container)
     {
         var started = container with { Phase = ContainerPhase.Started, Pid = 4242, CgroupPath = $"/kubepods/{container.Id}", CgroupId = ++_nextCgroup };
-        Registry.UpsertContainer(started);
+        Table.UpsertContainer(started);
         Controller.Start(pod, started);
         return started;
     }

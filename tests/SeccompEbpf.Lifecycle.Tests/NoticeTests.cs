@@ -14,7 +14,7 @@ public sealed class NoticeTests
         h.Controller.Noticed += n =>
         {
             // Under the lock, a reader on another thread would wait until this handler returned: give it a second.
-            var reader = Task.Run(() => h.Controller.Policies.Count);
+            var reader = Task.Run(() => h.Table.Snapshot().Entries.Count);
             seen.Add((n.Kind, reader.Wait(TimeSpan.FromSeconds(1))));
         };
         var pod = Pod("p1", new Dictionary<string, string> { [PolicyAnnotations.Profile] = "web" });

@@ -22,7 +22,7 @@ public sealed class ReconcileTests
         h.Engine.Adopt(2001, hash);
         h.Engine.Adopt(2999, hash); // its container went away while no daemon ran
         var pod = Pod("p1", new Dictionary<string, string> { [PolicyAnnotations.Profile] = "web" });
-        h.Registry.ReplaceAll([pod], [
+        h.Table.ReplaceAll([pod], [
             Running("c-adopted", "p1", "adopted", 2001),
             Running("c-unbound", "p1", "unbound", 2002),
             Container("c-created", "p1", "created"),
@@ -52,7 +52,7 @@ public sealed class ReconcileTests
         h.Engine.ClearCalls();
 
         // The runtime's view at Synchronize no longer lists c-gone.
-        h.Registry.ReplaceAll([pod], [kept]);
+        h.Table.ReplaceAll([pod], [kept]);
         h.Controller.Reconcile();
 
         Assert.Null(h.Controller.PolicyOf("c-gone"));
@@ -66,7 +66,7 @@ public sealed class ReconcileTests
     {
         using var h = new LifecycleHarness();
         var pod = Pod("p1", new Dictionary<string, string> { [PolicyAnnotations.Profile] = "missing" });
-        h.Registry.ReplaceAll([pod], [Running("c1", "p1", "app", 3001)]);
+        h.Table.ReplaceAll([pod], [Running("c1", "p1", "app", 3001)]);
 
         h.Controller.Reconcile(); // no exception: too late to veto
 
@@ -81,7 +81,7 @@ public sealed class ReconcileTests
     {
         using var h = new LifecycleHarness(defaultProfile: "runtime/default");
         var pod = Pod("p1");
-        h.Registry.ReplaceAll([pod], [Running("c1", "p1", "app", 3001)]);
+        h.Table.ReplaceAll([pod], [Running("c1", "p1", "app", 3001)]);
         h.Engine.ThrowAtBind = new InvalidOperationException("bpf_map_update_elem(bindings): Cannot allocate memory");
 
         h.Controller.Reconcile();

@@ -89,13 +89,13 @@ internal static class RunCommand
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(nriOptions);
         builder.Services.AddSingleton(options.Policy);
-        builder.Services.AddSingleton<ContainerRegistry>();
+        builder.Services.AddSingleton<ContainerTable>();
         builder.Services.AddSingleton(sp => new ProfileStore(options.Policy, ContainerDefaults.CompileContext(), sp.GetRequiredService<ILogger<ProfileStore>>()));
         builder.Services.AddSingleton<EngineHost>();
         builder.Services.AddSingleton(sp =>
         {
             var engine = sp.GetRequiredService<EngineHost>();
-            return new PolicyController(sp.GetRequiredService<ContainerRegistry>(), sp.GetRequiredService<ProfileStore>(), engine.Enforcement, engine.Failure,
+            return new PolicyController(sp.GetRequiredService<ContainerTable>(), sp.GetRequiredService<ProfileStore>(), engine.Enforcement, engine.Failure,
                 options.Policy, sp.GetRequiredService<ILogger<PolicyController>>());
         });
         builder.Services.AddSingleton<EventPump>();

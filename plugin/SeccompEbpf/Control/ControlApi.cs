@@ -6,7 +6,7 @@ using SeccompEbpf.Lifecycle;
 namespace SeccompEbpf.Control;
 
 /// <summary>What the control socket can be asked: ps, events, apply.</summary>
-internal sealed class ControlApi(ContainerRegistry registry, PolicyController policies, EventPump events, ExecGateKeeper gate)
+internal sealed class ControlApi(ContainerTable table, PolicyController policies, EventPump events, ExecGateKeeper gate)
 {
     public async IAsyncEnumerable<ControlReply> HandleAsync(ControlRequest request, [EnumeratorCancellation] CancellationToken ct)
     {
@@ -32,12 +32,13 @@ internal sealed class ControlApi(ContainerRegistry registry, PolicyController po
     {
         var wanted = only?.ToHashSet();
         var views = new List<ContainerView>();
-        foreach (var container in registry.Containers.OrderBy(c => c.PodId).ThenBy(c => c.Name))
+        // One snapshot of the table: each line's container, pod and policy are of the same moment.
+        var snapshot = table.Snapshot();
+        foreach (var entry in snapshot.Entries.OrderBy(e => e.Container.PodId).ThenBy(e => e.Container.Name))
         {
-            if (wanted is not null && !wanted.Contains(container.Id))
+            if (wanted is not null && !wanted.Contains(entry.Id))
                 continue;
-            var pod = registry.FindPod(container.PodId);
-            var policy = policies.PolicyOf(container.Id);
+            var (container, pod, policy) = (entry.Container, snapshot.PodOf(entry), entry.Policy);
             views.Add(new ContainerView(
                 pod?.Namespace ?? "", pod?.Name ?? "", container.Name, container.Id, container.Pid, container.CgroupId,
                 policy?.ProfileReference, policy?.Profile?.Compiled.Hash,

@@ -14,7 +14,7 @@ namespace SeccompEbpf.Daemon;
 /// Drains the engine's events, names the pod and container behind each, counts them per container, keeps the most
 /// recent ones and fans them out to `events` clients. A slow client loses events (counted), never the workload.
 /// </summary>
-internal sealed partial class EventPump(EngineHost engine, PolicyController policies, ContainerRegistry registry, ILogger<EventPump> logger) : BackgroundService
+internal sealed partial class EventPump(EngineHost engine, ContainerTable table, ILogger<EventPump> logger) : BackgroundService
 {
     private const int Recent = 4096;
     private const int SubscriberBuffer = 8192;
@@ -64,9 +64,8 @@ internal sealed partial class EventPump(EngineHost engine, PolicyController poli
 
     private SyscallEventView ToView(SyscallEvent raw)
     {
-        var containerId = policies.ContainerOfCgroup(raw.BoundCgroupId);
-        var container = containerId is null ? null : registry.FindContainer(containerId);
-        var pod = container is null ? null : registry.FindPod(container.PodId);
+        var owner = table.OwnerOfCgroup(raw.BoundCgroupId);
+        var (containerId, container, pod) = (owner?.Entry.Id, owner?.Entry.Container, owner?.Pod);
         var arch = raw.AuditArch switch
         {
             SyscallTables.AuditArchI386 => "i386",

@@ -6,8 +6,8 @@ using SeccompEbpf.Nri;
 
 namespace SeccompEbpf.Daemon;
 
-/// <summary>Follows every pod and container through NRI and keeps the registry current.</summary>
-internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, PolicyController policies, PolicyOptions policyOptions, EventPump events, ExecGateKeeper gate, ILogger<NriLifecycleHandler> logger) :
+/// <summary>Follows every pod and container through NRI and keeps the container table current.</summary>
+internal sealed partial class NriLifecycleHandler(ContainerTable table, PolicyController policies, PolicyOptions policyOptions, EventPump events, ExecGateKeeper gate, ILogger<NriLifecycleHandler> logger) :
     IConfigureHandler, ISynchronizeHandler,
     IRunPodSandboxHandler, IStopPodSandboxHandler, IRemovePodSandboxHandler,
     ICreateContainerHandler, IPostCreateContainerHandler, IStartContainerHandler, IPostStartContainerHandler,
@@ -50,14 +50,14 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
                 record = WithCgroup(record, (int)container.Pid);
             records.Add(record);
         }
-        registry.ReplaceAll(pods.Select(ToRecord), records);
+        table.ReplaceAll(pods.Select(ToRecord), records);
         LogSynchronized(pods.Count, containers.Count);
         // Admitted before the reply: the daemon vouches for the node once synchronized, and stops vouching when it
         // goes away, so every container the runtime runs must be admitted by then or its next exec would be gated.
         var live = new HashSet<ulong>();
         foreach (var record in records.Where(r => r.CgroupId != 0))
         {
-            gate.Admit(record.CgroupId, record.CgroupPath, registry.FindPod(record.PodId), record.Name);
+            gate.Admit(record.CgroupId, record.CgroupPath, table.FindPod(record.PodId), record.Name);
             live.Add(record.CgroupId);
         }
         foreach (var pod in pods)
@@ -76,7 +76,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
             }
             foreach (var record in records)
             {
-                var pod = registry.FindPod(record.PodId);
+                var pod = table.FindPod(record.PodId);
                 LogContainerEvent("Synchronize", pod?.Namespace, pod?.Name, record.Name, record.Id, record.Pid, record.CgroupId, record.CgroupPath);
             }
             LogSynchronizeTiming(containers.Count, (long)recorded.TotalMilliseconds, (long)(clock.Elapsed - recorded).TotalMilliseconds);
@@ -86,7 +86,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     public ValueTask RunPodSandboxAsync(PodSandbox pod, CancellationToken ct)
     {
-        registry.UpsertPod(ToRecord(pod));
+        table.UpsertPod(ToRecord(pod));
         gate.AdmitSandbox(pod.Id, (int)pod.Pid, ToRecord(pod));
         LogPodEvent("RunPodSandbox", pod.Namespace, pod.Name, pod.Id, (int)pod.Pid);
         return ValueTask.CompletedTask;
@@ -100,7 +100,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     public ValueTask RemovePodSandboxAsync(PodSandbox pod, CancellationToken ct)
     {
-        registry.RemovePod(pod.Id);
+        table.RemovePod(pod.Id);
         gate.ForgetSandbox(pod.Id);
         LogPodEvent("RemovePodSandbox", pod.Namespace, pod.Name, pod.Id, (int)pod.Pid);
         return ValueTask.CompletedTask;
@@ -109,18 +109,20 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
     public async ValueTask<CreateContainerResponse> CreateContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
         var podRecord = ToRecord(pod);
-        registry.UpsertPod(podRecord);
+        table.UpsertPod(podRecord);
         var record = ToRecord(container, ContainerPhase.Created);
         Log("CreateContainer", pod, record);
         // Throws NriVetoException for an invalid selection: containerd then fails CreateContainer with our message.
-        await DecideWithinDeadlineAsync("CreateContainer", podRecord, record, () => policies.Admit(podRecord, record));
-        registry.UpsertContainer(record);
+        // Only a decision made in time is kept: one that lands after the deadline is for a container already answered.
+        ContainerPolicy? admitted = null;
+        await DecideWithinDeadlineAsync("CreateContainer", podRecord, record, () => admitted = policies.Decide(podRecord, record));
+        policies.Admit(record, admitted); // null (decided late, started unmanaged): selected again at StartContainer
         return new CreateContainerResponse();
     }
 
     public ValueTask PostCreateContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
-        Log("PostCreateContainer", pod, registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Created));
+        Log("PostCreateContainer", pod, table.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Created));
         return ValueTask.CompletedTask;
     }
 
@@ -129,9 +131,9 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         // The first event with a PID: the init process sits in its cgroup and has not exec'd the entrypoint yet.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var record = WithCgroup(ToRecord(container, ContainerPhase.Started), (int)container.Pid);
-        registry.UpsertContainer(record);
+        table.UpsertContainer(record);
         Log("StartContainer", pod, record, container.State.ToString());
-        var podRecord = registry.FindPod(pod.Id) ?? ToRecord(pod);
+        var podRecord = table.FindPod(pod.Id) ?? ToRecord(pod);
         gate.Admit(record.CgroupId, record.CgroupPath, podRecord, record.Name);
         try
         {
@@ -144,7 +146,7 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
         catch (NriVetoException)
         {
             // A vetoed container never runs its entrypoint: it leaves ps now rather than staying "pending" until removed.
-            registry.RemoveContainer(container.Id);
+            // (A veto by the controller has removed it already; one by the deadline has not.)
             policies.Release(container.Id, forget: true);
             throw;
         }
@@ -184,28 +186,27 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     public ValueTask PostStartContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
-        Log("PostStartContainer", pod, registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started));
+        Log("PostStartContainer", pod, table.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started));
         return ValueTask.CompletedTask;
     }
 
     public ValueTask<UpdateContainerResponse> UpdateContainerAsync(PodSandbox pod, Container container, LinuxResources? resources, CancellationToken ct)
     {
-        Log("UpdateContainer", pod, registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started));
+        Log("UpdateContainer", pod, table.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started));
         return ValueTask.FromResult(new UpdateContainerResponse());
     }
 
     public ValueTask PostUpdateContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
-        Log("PostUpdateContainer", pod, registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started));
+        Log("PostUpdateContainer", pod, table.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Started));
         return ValueTask.CompletedTask;
     }
 
     public ValueTask<StopContainerResponse> StopContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
-        var known = registry.FindContainer(container.Id);
+        var known = table.FindContainer(container.Id);
         var record = (known ?? ToRecord(container, ContainerPhase.Started)) with { Phase = ContainerPhase.Stopped };
-        if (known is not null) // a vetoed container was dropped on purpose: stopping it must not bring it back
-            registry.UpsertContainer(record);
+        table.UpdateListedContainer(record); // a vetoed container was dropped on purpose: stopping it must not bring it back
         Log("StopContainer", pod, record);
         policies.Release(container.Id, forget: false);
         return ValueTask.FromResult(new StopContainerResponse());
@@ -213,9 +214,8 @@ internal sealed partial class NriLifecycleHandler(ContainerRegistry registry, Po
 
     public ValueTask RemoveContainerAsync(PodSandbox pod, Container container, CancellationToken ct)
     {
-        var record = registry.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Stopped);
-        registry.RemoveContainer(container.Id);
-        policies.Release(container.Id, forget: true);
+        var record = table.FindContainer(container.Id) ?? ToRecord(container, ContainerPhase.Stopped);
+        policies.Release(container.Id, forget: true); // unbinds and removes the entry
         gate.Forget(record.CgroupId);
         events.Forget(container.Id);
         Log("RemoveContainer", pod, record);

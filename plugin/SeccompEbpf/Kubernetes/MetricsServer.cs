@@ -18,8 +18,7 @@ namespace SeccompEbpf.Kubernetes;
 internal sealed partial class MetricsServer : BackgroundService
 {
     private readonly DaemonOptions _options;
-    private readonly ContainerRegistry _registry;
-    private readonly PolicyController _policies;
+    private readonly ContainerTable _table;
     private readonly EventPump _events;
     private readonly EngineHost _engine;
     private readonly NriHandlerLatency _latency;
@@ -27,12 +26,11 @@ internal sealed partial class MetricsServer : BackgroundService
     private readonly ILogger<MetricsServer> _logger;
     private volatile NriConnectionState? _nriState;
 
-    public MetricsServer(DaemonOptions options, ContainerRegistry registry, PolicyController policies, EventPump events, EngineHost engine,
+    public MetricsServer(DaemonOptions options, ContainerTable table, EventPump events, EngineHost engine,
         NriHandlerLatency latency, KubernetesEventRecorder recorder, NriPlugin plugin, ILogger<MetricsServer> logger)
     {
         _options = options;
-        _registry = registry;
-        _policies = policies;
+        _table = table;
         _events = events;
         _engine = engine;
         _latency = latency;
@@ -125,12 +123,14 @@ internal sealed partial class MetricsServer : BackgroundService
     internal string Render()
     {
         var text = new StringBuilder();
-        var policies = _policies.Policies;
+        // One snapshot of the table per scrape: every family below counts the same containers.
+        var snapshot = _table.Snapshot();
+        var policies = snapshot.Entries.Select(e => e.Policy).OfType<ContainerPolicy>().ToList();
 
         Family(text, "seccomp_ebpf_decisions_total", "counter", "Syscall decisions reported per container (ring-buffer events), by action.");
-        foreach (var container in _registry.Containers.OrderBy(c => c.PodId, StringComparer.Ordinal).ThenBy(c => c.Name, StringComparer.Ordinal))
+        foreach (var entry in snapshot.Entries.OrderBy(e => e.Container.PodId, StringComparer.Ordinal).ThenBy(e => e.Container.Name, StringComparer.Ordinal))
         {
-            var pod = _registry.FindPod(container.PodId);
+            var (container, pod) = (entry.Container, snapshot.PodOf(entry));
             foreach (var (action, count) in _events.DecisionsOf(container.Id).OrderBy(kv => kv.Key, StringComparer.Ordinal))
             {
                 Sample(text, "seccomp_ebpf_decisions_total", count,
@@ -176,15 +176,14 @@ internal sealed partial class MetricsServer : BackgroundService
         Sample(text, "seccomp_ebpf_degraded_containers", policies.Count(p => p.Report?.IsDegraded == true));
 
         Family(text, "seccomp_ebpf_container_syscalls", "gauge", "Syscalls of each bound container's profile (native ABI) by exactness class on this kernel: exact (before entry), after_entry (killed), not_prevented.");
-        foreach (var policy in policies.Where(p => p.Report?.Exactness is not null).OrderBy(p => p.ContainerId, StringComparer.Ordinal))
+        foreach (var entry in snapshot.Entries.Where(e => e.Policy?.Report?.Exactness is not null).OrderBy(e => e.Id, StringComparer.Ordinal))
         {
-            var container = _registry.FindContainer(policy.ContainerId);
-            var pod = container is null ? null : _registry.FindPod(container.PodId);
+            var (policy, container, pod) = (entry.Policy!, entry.Container, snapshot.PodOf(entry));
             var x = policy.Report!.Exactness!;
             foreach (var (cls, count) in new[] { ("exact", x.Exact), ("after_entry", x.AfterEntry), ("not_prevented", x.NotPrevented) })
             {
                 Sample(text, "seccomp_ebpf_container_syscalls", count, ("namespace", pod?.Namespace ?? ""), ("pod", pod?.Name ?? ""),
-                    ("container", container?.Name ?? ""), ("container_id", policy.ContainerId[..Math.Min(12, policy.ContainerId.Length)]), ("class", cls));
+                    ("container", container.Name), ("container_id", policy.ContainerId[..Math.Min(12, policy.ContainerId.Length)]), ("class", cls));
             }
         }
 

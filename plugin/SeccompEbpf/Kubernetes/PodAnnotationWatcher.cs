@@ -21,17 +21,17 @@ internal sealed partial class PodAnnotationWatcher : BackgroundService, IListWat
     private readonly KubernetesConnection _connection;
     private readonly DaemonOptions _options;
     private readonly PolicyController _policies;
-    private readonly ContainerRegistry _registry;
+    private readonly ContainerTable _table;
     private readonly ILogger<PodAnnotationWatcher> _logger;
     private readonly ConcurrentDictionary<(string Namespace, string Name), (string Uid, Dictionary<string, string> Annotations)> _pods = new();
     private readonly Lock _reconcileLock = new();
 
-    public PodAnnotationWatcher(KubernetesConnection connection, DaemonOptions options, PolicyController policies, ContainerRegistry registry, ILogger<PodAnnotationWatcher> logger)
+    public PodAnnotationWatcher(KubernetesConnection connection, DaemonOptions options, PolicyController policies, ContainerTable table, ILogger<PodAnnotationWatcher> logger)
     {
         _connection = connection;
         _options = options;
         _policies = policies;
-        _registry = registry;
+        _table = table;
         _logger = logger;
     }
 
@@ -102,7 +102,7 @@ internal sealed partial class PodAnnotationWatcher : BackgroundService, IListWat
     {
         if (pod.Metadata?.NamespaceProperty is not { } ns || pod.Metadata.Name is not { } name)
             return null;
-        var annotations = PolicyController.PolicyAnnotationsOf(pod.Metadata.Annotations?.ToDictionary() ?? []);
+        var annotations = PolicyAnnotations.PolicyAnnotationsOf(pod.Metadata.Annotations?.ToDictionary() ?? []);
         var uid = pod.Metadata.Uid ?? "";
         _pods[(ns, name)] = (uid, annotations);
         _policies.SetLiveAnnotations(ns, name, uid, annotations);
@@ -127,11 +127,11 @@ internal sealed partial class PodAnnotationWatcher : BackgroundService, IListWat
         {
             if (!_pods.TryGetValue(key, out var live))
                 return;
-            foreach (var pod in _registry.Pods.Where(p => p.Namespace == key.Namespace && p.Name == key.Name))
+            foreach (var pod in _table.Snapshot().Pods.Values.Where(p => p.Namespace == key.Namespace && p.Name == key.Name))
             {
                 if (live.Uid.Length > 0 && pod.Uid.Length > 0 && live.Uid != pod.Uid)
                     continue; // a pod of the same name that the runtime still has from before
-                if (PolicyController.SamePolicyAnnotations(pod.Annotations, live.Annotations))
+                if (PolicyAnnotations.SamePolicyAnnotations(pod.Annotations, live.Annotations))
                     continue;
                 try
                 {

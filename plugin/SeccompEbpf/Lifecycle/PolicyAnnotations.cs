@@ -26,6 +26,24 @@ internal static class PolicyAnnotations
     public static string Echo(string value, int max = MaxEchoedLength) =>
         value.Length <= max ? value : $"{value[..max]}… ({value.Length} characters)";
 
+    /// <summary>Annotations that select policy: seccomp-ebpf.io/* and the legacy Kubernetes seccomp ones.</summary>
+    public static bool IsPolicyAnnotation(string key) =>
+        key.StartsWith("seccomp-ebpf.io/", StringComparison.Ordinal) ||
+        key == LegacyPod ||
+        key.StartsWith(LegacyContainerPrefix, StringComparison.Ordinal);
+
+    /// <summary>The policy annotations of <paramref name="annotations"/>.</summary>
+    public static Dictionary<string, string> PolicyAnnotationsOf(IReadOnlyDictionary<string, string>? annotations) =>
+        (annotations ?? new Dictionary<string, string>()).Where(a => IsPolicyAnnotation(a.Key)).ToDictionary(StringComparer.Ordinal);
+
+    /// <summary>True when both sets of policy annotations are the same.</summary>
+    public static bool SamePolicyAnnotations(IReadOnlyDictionary<string, string> a, IReadOnlyDictionary<string, string> b)
+    {
+        var x = PolicyAnnotationsOf(a);
+        var y = PolicyAnnotationsOf(b);
+        return x.Count == y.Count && x.All(kv => y.TryGetValue(kv.Key, out var v) && v == kv.Value);
+    }
+
     /// <summary>
     /// Resolves the selection for <paramref name="containerName"/>: a container-specific key wins over the pod's,
     /// the container's own annotations win over the pod's, and the configured default applies last.
