@@ -13,9 +13,11 @@ public sealed class NoticeTests
         var seen = new List<(PolicyNoticeKind Kind, bool OtherThreadGotIn)>();
         h.Controller.Noticed += n =>
         {
-            // Under the lock, a reader on another thread would wait until this handler returned: give it a second.
-            var reader = Task.Run(() => h.Table.Snapshot().Entries.Count);
-            seen.Add((n.Kind, reader.Wait(TimeSpan.FromSeconds(1))));
+            // Under the lock, a reader on another thread would wait until this handler returned: give it a second. A
+            // thread of its own, not the pool: other tests block pool threads, and a queued reader would fail this spuriously.
+            var reader = new Thread(() => _ = h.Table.Snapshot().Entries.Count) { IsBackground = true };
+            reader.Start();
+            seen.Add((n.Kind, reader.Join(TimeSpan.FromSeconds(1))));
         };
         var pod = Pod("p1", new Dictionary<string, string> { [PolicyAnnotations.Profile] = "web" });
 

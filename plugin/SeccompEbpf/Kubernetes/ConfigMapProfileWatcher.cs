@@ -91,7 +91,7 @@ internal sealed partial class ConfigMapProfileWatcher : BackgroundService, IList
         lock (_publishLock)
         {
             var sources = _configMaps.Values.SelectMany(cm => (cm.Data ?? new Dictionary<string, string>()).Select(kv =>
-                new ConfigMapProfileSource(ProfileStore.ProfileNameOfKey(kv.Key), _connection.Namespace, cm.Metadata.Name, cm.Metadata.Uid, kv.Key, kv.Value))).ToList();
+                new ConfigMapProfileSource(ConfigMapProfileSources.ProfileNameOfKey(kv.Key), _connection.Namespace, cm.Metadata.Name, cm.Metadata.Uid, kv.Key, kv.Value))).ToList();
             LogPublished(sources.Count, _configMaps.Count);
             try
             {

@@ -26,12 +26,15 @@ internal sealed partial class ProfileStore : IDisposable
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _pendingReloads = new(StringComparer.Ordinal);
     private readonly List<FileSystemWatcher> _watchers = [];
     private readonly Lock _loadLock = new();
+    private readonly ConfigMapProfileSources _configMaps;
+    private readonly Lock _configMapLock = new();
 
     public ProfileStore(PolicyOptions options, CompileContext context, ILogger<ProfileStore> logger)
     {
         _options = options;
         _context = context;
         _logger = logger;
+        _configMaps = new ConfigMapProfileSources(logger);
         Watch(options.ProfileDirectory);
         Watch(options.KubeletSeccompRoot);
     }
@@ -41,6 +44,12 @@ internal sealed partial class ProfileStore : IDisposable
 
     /// <summary>Raised when an edit was rejected; the previous version stays in force.</summary>
     public event Action<string, string>? Rejected;
+
+    /// <summary>Raised when a <c>configmap/NAME</c> profile in use disappeared (key or ConfigMap deleted); the message says from where.</summary>
+    public event Action<string, string>? ConfigMapProfileRemoved;
+
+    /// <summary>Where the ConfigMap profile <paramref name="reference"/> currently comes from, if anywhere.</summary>
+    public ConfigMapProfileSource? ConfigMapSourceOf(string reference) => _configMaps.SourceOf(reference);
 
     /// <summary>
     /// The compiled profile for <paramref name="reference"/>: ready when the profile directory or a built-in was loaded
@@ -52,7 +61,7 @@ internal sealed partial class ProfileStore : IDisposable
     {
         if (_loaded.TryGetValue(reference, out var cached))
             return cached;
-        var location = (ProfileLocation?)ResolveConfigMap(reference) // ProfileStore.ConfigMaps.cs
+        var location = (ProfileLocation?)ConfigMapProfileSources.Resolve(reference)
             ?? ProfileReference.Resolve(reference, _options.ProfileDirectory, _options.KubeletSeccompRoot);
         var loaded = Load(reference, location, version: 1);
         return _loaded.GetOrAdd(reference, loaded);
@@ -118,29 +127,66 @@ internal sealed partial class ProfileStore : IDisposable
                 {
                     throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be read: {e.Message}");
                 }
-                var parsed = ProfileParser.Parse(bytes);
-                if (parsed.HasErrors || parsed.Profile is null)
-                {
-                    var errors = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Error).Take(5).Select(d => d.Format(file.Path));
-                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" is invalid: {string.Join("; ", errors)}");
-                }
-                try
-                {
-                    var compiled = ProfileCompiler.Compile(parsed.Profile, _context);
-                    CheckBpfLimits(reference, compiled.Profile);
-                    var warnings = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Warning).Select(d => d.Format(file.Path))
-                        .Concat(compiled.Warnings).ToList();
-                    return new LoadedProfile(reference, location, compiled.Profile, version, warnings);
-                }
-                catch (Profiles.Model.ProfileException e)
-                {
-                    throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be compiled: {e.Message}");
-                }
+                return Compile(reference, location, version, ProfileParser.Parse(bytes), file.Path);
             }
             case ConfigMapProfileLocation configMap:
-                return LoadConfigMap(reference, configMap, version); // ProfileStore.ConfigMaps.cs
+            {
+                var source = _configMaps.Get(reference, configMap);
+                return Compile(reference, location, version, ProfileParser.Parse(source.Json), source.Describe());
+            }
             default:
                 throw new InvalidOperationException($"unknown profile location {location}");
+        }
+    }
+
+    /// <summary>A parsed profile compiled and checked against the BPF limits; <paramref name="source"/> names it in diagnostics.</summary>
+    private LoadedProfile Compile(string reference, ProfileLocation location, int version, Profiles.Model.ProfileParseResult parsed, string source)
+    {
+        if (parsed.HasErrors || parsed.Profile is null)
+        {
+            var errors = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Error).Take(5).Select(d => d.Format(source));
+            throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" is invalid: {string.Join("; ", errors)}");
+        }
+        try
+        {
+            var compiled = ProfileCompiler.Compile(parsed.Profile, _context);
+            CheckBpfLimits(reference, compiled.Profile);
+            var warnings = parsed.Diagnostics.Where(d => d.Severity == Profiles.Model.DiagnosticSeverity.Warning).Select(d => d.Format(source))
+                .Concat(compiled.Warnings).ToList();
+            return new LoadedProfile(reference, location, compiled.Profile, version, warnings);
+        }
+        catch (Profiles.Model.ProfileException e)
+        {
+            throw new PolicySelectionException($"profile \"{PolicyAnnotations.Echo(reference)}\" cannot be compiled: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Replaces every ConfigMap-provided profile with <paramref name="sources"/> (the watch's current view). Profiles in
+    /// use are recompiled: a good edit fires <see cref="Changed"/>, a bad one <see cref="Rejected"/> (the last good
+    /// version stays), a removal <see cref="ConfigMapProfileRemoved"/>.
+    /// </summary>
+    public void ReplaceConfigMapProfiles(string @namespace, IEnumerable<ConfigMapProfileSource> sources)
+    {
+        lock (_configMapLock)
+        {
+            var (previous, next) = _configMaps.Replace(@namespace, sources);
+            foreach (var current in _loaded.Values.Where(l => l.Location is ConfigMapProfileLocation).ToList())
+            {
+                var name = ((ConfigMapProfileLocation)current.Location).Name;
+                var was = previous.GetValueOrDefault(name);
+                if (!next.TryGetValue(name, out var now))
+                {
+                    _loaded.TryRemove(KeyValuePair.Create(current.Reference, current));
+                    var from = was?.Describe() ?? $"namespace {@namespace}";
+                    LogConfigMapProfileRemoved(current.Reference, from, current.Version);
+                    ConfigMapProfileRemoved?.Invoke(current.Reference, $"profile {current.Reference} was removed from {from}");
+                    continue;
+                }
+                if (was is not null && was.Json == now.Json)
+                    continue;
+                ReloadOne(current, now.Describe());
+            }
         }
     }
 
@@ -244,6 +290,9 @@ internal sealed partial class ProfileStore : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Profile {Profile} reloaded from {Path}: version {Version}, hash {Hash}")]
     private partial void LogReloaded(string profile, string path, int version, string hash);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Profile {Profile} (version {Version}) was removed from {Source}")]
+    private partial void LogConfigMapProfileRemoved(string profile, string source, int version);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Profile {Profile}: edit of {Path} rejected, version {Version} stays in force: {Problem}")]
     private partial void LogRejected(string profile, string path, string problem, int version);
