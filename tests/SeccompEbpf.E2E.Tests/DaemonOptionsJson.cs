@@ -8,6 +8,5 @@ namespace SeccompEbpf.E2E.Tests;
 internal static class DaemonOptionsJson
 {
     public static DaemonOptions Bind(string json) =>
-        new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build()
-            .Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new DaemonOptions();
+        DaemonOptions.From(new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build());
 }

@@ -15,6 +15,7 @@ public sealed class EnforcementOptionsTests
         Assert.Empty(options.Validate());
         Assert.Equal("log-unpreventable-default", options.Enforcement.OnUnenforceable);
         Assert.Equal(UnenforceablePolicy.LogUnpreventableDefault, EngineHost.PolicyOf(options.Enforcement.OnUnenforceable));
+        Assert.Equal(UnenforceablePolicy.LogUnpreventableDefault, options.Enforcement.OnUnenforceablePolicy);
     }
 
     [Theory]
@@ -28,6 +29,24 @@ public sealed class EnforcementOptionsTests
         Assert.Empty(options.Validate());
         Assert.Equal(policy, EngineHost.PolicyOf(options.Enforcement.OnUnenforceable));
     }
+
+    [Theory]
+    [InlineData("Veto", "Veto")]
+    [InlineData("StartUnmanaged", "StartUnmanaged")]
+    [InlineData("veto", "Veto")] // the binder always took any case; files that rely on it keep working
+    public void Policy_on_invalid_policy_takes_its_documented_values(string value, string action)
+    {
+        var options = Bind($$$"""{"policy":{"onInvalidPolicy":"{{{value}}}"}}""");
+        Assert.Empty(options.Validate());
+        Assert.Equal(action, options.Policy.OnInvalidPolicy.ToString());
+    }
+
+    [Theory]
+    [InlineData("Vetoo")]
+    [InlineData("7")] // the binder would take a number as an enum value that is neither choice
+    public void Policy_on_invalid_policy_outside_the_set_names_the_key_and_the_choices(string value)
+        => Assert.Equal($"policy.onInvalidPolicy: \"{value}\" must be Veto or StartUnmanaged",
+            Assert.ThrowsAny<InvalidOperationException>(() => Bind($$$"""{"policy":{"onInvalidPolicy":"{{{value}}}"}}""")).Message);
 
     [Fact]
     public void An_unknown_value_is_named_with_the_choices()

@@ -35,9 +35,9 @@ internal static partial class ProfileCommand
             var m => throw new UsageException($"--mode \"{m}\" must be enforce or audit"),
         };
         string policyName = o.Values.GetValueOrDefault("--on-unenforceable", DaemonOptions.EnforcementSection.LogUnpreventableDefault);
-        if (policyName is not (DaemonOptions.EnforcementSection.LogUnpreventableDefault or "refuse" or "degrade-to-kill" or "degrade-to-log"))
-            throw new UsageException($"--on-unenforceable \"{policyName}\" must be log-unpreventable-default, refuse, degrade-to-kill or degrade-to-log");
-        var policy = EngineHost.PolicyOf(policyName);
+        var choices = DaemonOptions.EnforcementSection.OnUnenforceableChoices;
+        if (!choices.TryParse(policyName, out var policy))
+            throw new UsageException($"--on-unenforceable \"{policyName}\" must be {string.Join(", ", choices.Spellings.SkipLast(1))} or {choices.Spellings.Last()}");
 
         var context = ContainerDefaults.CompileContext();
         if (o.Values.TryGetValue("--caps", out string? capText))

@@ -133,7 +133,15 @@ internal static class RunCommand
         var configuration = new ConfigurationBuilder()
             .AddJsonFile(Path.GetFullPath(path), optional: configPath is null, reloadOnChange: false)
             .Build();
-        var options = configuration.Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new DaemonOptions();
+        DaemonOptions options;
+        try
+        {
+            options = DaemonOptions.From(configuration);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException($"{path}: {e.Message}", e.InnerException); // the caller prints the binder's inner detail
+        }
         var problems = options.Validate();
         if (problems.Count > 0)
             throw new InvalidOperationException($"{path}: {string.Join("; ", problems)}");

@@ -1,5 +1,11 @@
 namespace SeccompEbpf.Daemon;
 
+/// <summary>Whether the daemon uses the Kubernetes API: <c>kubernetes.enabled</c> auto, true or false.</summary>
+internal enum KubernetesActivation { Auto, On, Off }
+
+/// <summary>What becomes of containers whose ConfigMap profile was removed: <c>kubernetes.onProfileRemoved</c> default or keep.</summary>
+internal enum ProfileRemovedAction { FallBackToDefault, KeepLastVersion }
+
 internal sealed partial class DaemonOptions
 {
     public KubernetesSection Kubernetes { get; set; } = new();
@@ -9,11 +15,15 @@ internal sealed partial class DaemonOptions
     /// <summary>The Kubernetes API side: pod annotation watch, ConfigMap profiles, Events. Off without credentials.</summary>
     internal sealed class KubernetesSection
     {
+        /// <summary>The spellings of <see cref="Enabled"/>, in any case: the JSON may say true or "true".</summary>
+        public static readonly ConfigChoices<KubernetesActivation> EnabledChoices = new("kubernetes.enabled", ignoreCase: true,
+            ("auto", KubernetesActivation.Auto), ("true", KubernetesActivation.On), ("false", KubernetesActivation.Off));
+
         /// <summary>auto (default: on when in-cluster credentials or <see cref="Kubeconfig"/> exist), true, or false.</summary>
         public string Enabled { get; set; } = "auto";
 
-        /// <summary><see cref="Enabled"/> in lower case (the JSON may say true or "true").</summary>
-        public string EnabledMode => Enabled.ToLowerInvariant();
+        /// <summary><see cref="Enabled"/> parsed; valid once <see cref="Validate"/> found no problem.</summary>
+        public KubernetesActivation Activation => EnabledChoices.Parse(Enabled);
 
         /// <summary>Path of a kubeconfig file; null uses the in-cluster service account.</summary>
         public string? Kubeconfig { get; set; }
@@ -30,8 +40,14 @@ internal sealed partial class DaemonOptions
         /// <summary>Serve ConfigMaps labelled seccomp-ebpf.io/profiles=true as <c>configmap/NAME</c> profiles.</summary>
         public bool ConfigMapProfiles { get; set; } = true;
 
+        public static readonly ConfigChoices<ProfileRemovedAction> OnProfileRemovedChoices = new("kubernetes.onProfileRemoved", ignoreCase: false,
+            ("default", ProfileRemovedAction.FallBackToDefault), ("keep", ProfileRemovedAction.KeepLastVersion));
+
         /// <summary>default: containers using a removed ConfigMap profile fall back to policy.defaultProfile (unmanaged when unset); keep: the last version stays bound.</summary>
         public string OnProfileRemoved { get; set; } = "default";
+
+        /// <summary><see cref="OnProfileRemoved"/> parsed; valid once <see cref="Validate"/> found no problem.</summary>
+        public ProfileRemovedAction ProfileRemoved => OnProfileRemovedChoices.Parse(OnProfileRemoved);
 
         /// <summary>Post Kubernetes Events on pods (vetoes, profile changes, degraded enforcement).</summary>
         public bool Events { get; set; } = true;
@@ -62,16 +78,16 @@ internal sealed partial class DaemonOptions
     public IEnumerable<string> ValidateKubernetesAndMetrics()
     {
         var k = Kubernetes;
-        if (k.Enabled.ToLowerInvariant() is not ("auto" or "true" or "false"))
-            yield return $"kubernetes.enabled: \"{k.Enabled}\" must be auto, true or false";
+        if (KubernetesSection.EnabledChoices.Check(k.Enabled) is { } enabledProblem)
+            yield return enabledProblem;
         if (k.Kubeconfig is not null && !Path.IsPathRooted(k.Kubeconfig))
             yield return $"kubernetes.kubeconfig: \"{k.Kubeconfig}\" must be an absolute path";
         if (k.NodeName is not null && !IsDnsSubdomain(k.NodeName))
             yield return $"kubernetes.nodeName: \"{k.NodeName}\" is not a valid node name";
         if (k.Namespace is not null && !IsDnsLabel(k.Namespace))
             yield return $"kubernetes.namespace: \"{k.Namespace}\" is not a valid namespace name";
-        if (k.OnProfileRemoved is not ("default" or "keep"))
-            yield return $"kubernetes.onProfileRemoved: \"{k.OnProfileRemoved}\" must be default or keep";
+        if (KubernetesSection.OnProfileRemovedChoices.Check(k.OnProfileRemoved) is { } removedProblem)
+            yield return removedProblem;
         if (k.EventsPerMinute is < 1 or > 10_000)
             yield return $"kubernetes.eventsPerMinute: {k.EventsPerMinute} must be between 1 and 10000";
         if (k.WatchTimeoutSeconds is < 1 or > 3600)

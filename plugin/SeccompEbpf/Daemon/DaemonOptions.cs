@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.Configuration;
+using SeccompEbpf.Bpf.Enforcement;
 
 namespace SeccompEbpf.Daemon;
 
@@ -31,6 +33,16 @@ internal sealed partial class DaemonOptions
 
         public const string LogUnpreventableDefault = "log-unpreventable-default";
 
+        /// <summary>The spellings of <see cref="OnUnenforceable"/> (also those of <c>profile plan --on-unenforceable</c>).</summary>
+        public static readonly ConfigChoices<UnenforceablePolicy> OnUnenforceableChoices = new("enforcement.onUnenforceable", ignoreCase: false,
+            (LogUnpreventableDefault, UnenforceablePolicy.LogUnpreventableDefault),
+            ("refuse", UnenforceablePolicy.Refuse),
+            ("degrade-to-kill", UnenforceablePolicy.DegradeToKill),
+            ("degrade-to-log", UnenforceablePolicy.DegradeToLog));
+
+        /// <summary><see cref="OnUnenforceable"/> parsed; valid once <see cref="Validate"/> found no problem.</summary>
+        public UnenforceablePolicy OnUnenforceablePolicy => OnUnenforceableChoices.Parse(OnUnenforceable);
+
         /// <summary>Ring-buffer events per second per container before drops are counted instead.</summary>
         public int LogEventsPerSecondPerContainer { get; set; } = 1000;
     }
@@ -54,6 +66,17 @@ internal sealed partial class DaemonOptions
         public string PluginIndex { get; set; } = "10";
     }
 
+    /// <summary>The options a configuration says; <see cref="Validate"/> then names every bad value.</summary>
+    /// <exception cref="InvalidOperationException">An unknown key, or a value the binder cannot take; the message names it.</exception>
+    public static DaemonOptions From(IConfiguration configuration)
+    {
+        // Checked before binding: the binder's own error for a bad enum value names neither the key as written nor the choices.
+        var unbindable = PolicyOptions.CheckBeforeBinding(configuration["policy:onInvalidPolicy"]).ToList();
+        if (unbindable.Count > 0)
+            throw new InvalidOperationException(string.Join("; ", unbindable));
+        return configuration.Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true) ?? new DaemonOptions();
+    }
+
     /// <summary>Every problem with these options, each naming the key.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -65,8 +88,8 @@ internal sealed partial class DaemonOptions
         if (!PluginNamePattern().IsMatch(Nri.PluginName))
             problems.Add($"nri.pluginName: \"{Nri.PluginName}\" may only contain letters, digits and _.+-");
         problems.AddRange(Policy.Validate());
-        if (Enforcement.OnUnenforceable is not (EnforcementSection.LogUnpreventableDefault or "refuse" or "degrade-to-kill" or "degrade-to-log"))
-            problems.Add($"enforcement.onUnenforceable: \"{Enforcement.OnUnenforceable}\" must be log-unpreventable-default, refuse, degrade-to-kill or degrade-to-log");
+        if (EnforcementSection.OnUnenforceableChoices.Check(Enforcement.OnUnenforceable) is { } unenforceableProblem)
+            problems.Add(unenforceableProblem);
         if (!Enforcement.PinRoot.StartsWith("/sys/fs/bpf/", StringComparison.Ordinal))
             problems.Add($"enforcement.pinRoot: \"{Enforcement.PinRoot}\" must be a directory under /sys/fs/bpf");
         if (Enforcement.LogEventsPerSecondPerContainer < 0)

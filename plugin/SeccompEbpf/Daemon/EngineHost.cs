@@ -16,7 +16,7 @@ internal sealed partial class EngineHost : IDisposable
         var engineOptions = new EngineOptions
         {
             PinRoot = options.Enforcement.PinRoot,
-            OnUnenforceable = PolicyOf(options.Enforcement.OnUnenforceable),
+            OnUnenforceable = options.Enforcement.OnUnenforceablePolicy,
             LogEventsPerSecondPerContainer = options.Enforcement.LogEventsPerSecondPerContainer,
         };
         try
@@ -32,14 +32,9 @@ internal sealed partial class EngineHost : IDisposable
         }
     }
 
-    /// <summary>The engine's policy for a validated enforcement.onUnenforceable value.</summary>
-    public static UnenforceablePolicy PolicyOf(string onUnenforceable) => onUnenforceable switch
-    {
-        "refuse" => UnenforceablePolicy.Refuse,
-        "degrade-to-kill" => UnenforceablePolicy.DegradeToKill,
-        "degrade-to-log" => UnenforceablePolicy.DegradeToLog,
-        _ => UnenforceablePolicy.LogUnpreventableDefault, // validated: log-unpreventable-default
-    };
+    /// <summary>The engine's policy for an enforcement.onUnenforceable value.</summary>
+    /// <exception cref="InvalidOperationException">Not one of the values; the message names the key and the values.</exception>
+    public static UnenforceablePolicy PolicyOf(string onUnenforceable) => DaemonOptions.EnforcementSection.OnUnenforceableChoices.Parse(onUnenforceable);
 
     public EnforcementEngine? Engine { get; }
 

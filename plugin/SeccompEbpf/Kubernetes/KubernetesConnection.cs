@@ -20,7 +20,7 @@ internal sealed partial class KubernetesConnection : IDisposable
         Namespace = section.Namespace ?? NonEmpty(Environment.GetEnvironmentVariable("POD_NAMESPACE"))
             ?? (File.Exists(ServiceAccountNamespaceFile) ? NonEmpty(File.ReadAllText(ServiceAccountNamespaceFile).Trim()) : null)
             ?? "seccomp-ebpf";
-        if (section.EnabledMode == "false")
+        if (section.Activation == KubernetesActivation.Off)
         {
             OffReason = "kubernetes.enabled is false";
         }
@@ -55,7 +55,7 @@ internal sealed partial class KubernetesConnection : IDisposable
             OffReason = "the node name is unknown (set kubernetes.nodeName or $NODE_NAME); pods are not watched";
             PodWatchOff = true;
         }
-        if (section.EnabledMode == "true" && Client is null)
+        if (section.Activation == KubernetesActivation.On && Client is null)
         {
             // Asked for explicitly: a node silently running without its Kubernetes side would be worse than a restart loop.
             LogRequiredButOff(logger, OffReason ?? "unknown");

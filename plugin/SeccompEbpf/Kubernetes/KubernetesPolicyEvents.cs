@@ -79,7 +79,7 @@ internal sealed partial class KubernetesPolicyEvents(
 
     private void OnConfigMapProfileRemoved(string reference, string why)
     {
-        if (options.Kubernetes.OnProfileRemoved == "keep")
+        if (options.Kubernetes.ProfileRemoved == ProfileRemovedAction.KeepLastVersion)
         {
             foreach (var (pod, container) in policies.UsersOf(reference))
             {

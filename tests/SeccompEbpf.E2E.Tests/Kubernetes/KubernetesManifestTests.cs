@@ -65,7 +65,7 @@ public sealed class KubernetesManifestTests
         var options = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json))).Build()
             .Get<DaemonOptions>(o => o.ErrorOnUnknownConfiguration = true)!;
         Assert.Empty(options.Validate());
-        Assert.Equal("true", options.Kubernetes.EnabledMode);
+        Assert.Equal(KubernetesActivation.On, options.Kubernetes.Activation);
         Assert.True(options.Metrics.Enabled);
 
         string MountOf(string path, string what)

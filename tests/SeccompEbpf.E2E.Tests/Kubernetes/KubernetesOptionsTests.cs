@@ -12,17 +12,18 @@ public sealed class KubernetesOptionsTests
     {
         var options = Bind("{}");
         Assert.Empty(options.Validate());
-        Assert.Equal("auto", options.Kubernetes.EnabledMode);
+        Assert.Equal(KubernetesActivation.Auto, options.Kubernetes.Activation);
         Assert.False(options.Metrics.Enabled);
         Assert.Equal("127.0.0.1", options.Metrics.ListenAddress);
-        Assert.Equal("default", options.Kubernetes.OnProfileRemoved);
+        Assert.Equal(ProfileRemovedAction.FallBackToDefault, options.Kubernetes.ProfileRemoved);
     }
 
     [Fact]
     public void A_json_boolean_is_accepted_for_kubernetes_enabled()
     {
-        Assert.Equal("true", Bind("""{"kubernetes":{"enabled":true}}""").Kubernetes.EnabledMode);
-        Assert.Equal("false", Bind("""{"kubernetes":{"enabled":false}}""").Kubernetes.EnabledMode);
+        Assert.Equal(KubernetesActivation.On, Bind("""{"kubernetes":{"enabled":true}}""").Kubernetes.Activation);
+        Assert.Equal(KubernetesActivation.Off, Bind("""{"kubernetes":{"enabled":false}}""").Kubernetes.Activation);
+        Assert.Equal(KubernetesActivation.On, Bind("""{"kubernetes":{"enabled":"true"}}""").Kubernetes.Activation);
     }
 
     public static TheoryData<string, string> BadValues() => new()
@@ -46,6 +47,21 @@ public sealed class KubernetesOptionsTests
         var problem = Assert.Single(Bind(json).Validate());
         Assert.StartsWith(key + ":", problem);
     }
+
+    [Theory]
+    [InlineData("""{"kubernetes":{"enabled":"sometimes"}}""", "kubernetes.enabled: \"sometimes\" must be auto, true or false")]
+    [InlineData("""{"kubernetes":{"onProfileRemoved":"Keep"}}""", "kubernetes.onProfileRemoved: \"Keep\" must be default or keep")]
+    public void A_closed_set_value_outside_the_set_names_every_choice(string json, string problem)
+    {
+        var options = Bind(json);
+        Assert.Equal(problem, Assert.Single(options.Validate()));
+        // Reading the parsed value of an unvalidated file fails the same way, never as a default.
+        Assert.Equal(problem, Assert.ThrowsAny<InvalidOperationException>(() => (options.Kubernetes.Activation, options.Kubernetes.ProfileRemoved)).Message);
+    }
+
+    [Fact]
+    public void Keep_keeps_the_last_version_of_a_removed_profile()
+        => Assert.Equal(ProfileRemovedAction.KeepLastVersion, Bind("""{"kubernetes":{"onProfileRemoved":"keep"}}""").Kubernetes.ProfileRemoved);
 
     [Fact]
     public void An_unknown_key_in_the_kubernetes_section_is_an_error()
