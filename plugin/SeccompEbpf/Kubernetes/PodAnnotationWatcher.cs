@@ -127,7 +127,7 @@ internal sealed partial class PodAnnotationWatcher : BackgroundService, IListWat
         {
             if (!_pods.TryGetValue(key, out var live))
                 return;
-            foreach (var pod in _table.Snapshot().Pods.Values.Where(p => p.Namespace == key.Namespace && p.Name == key.Name))
+            foreach (var pod in _table.PodsNamed(key.Namespace, key.Name))
             {
                 if (live.Uid.Length > 0 && pod.Uid.Length > 0 && live.Uid != pod.Uid)
                     continue; // a pod of the same name that the runtime still has from before

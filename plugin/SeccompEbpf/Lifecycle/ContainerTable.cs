@@ -76,6 +76,13 @@ internal sealed class ContainerTable
             return _pods.GetValueOrDefault(podId);
     }
 
+    /// <summary>The pods of that namespace and name (the runtime may still have an older pod of the same name).</summary>
+    public IReadOnlyList<PodRecord> PodsNamed(string @namespace, string name)
+    {
+        using (_lock.EnterScope())
+            return _pods.Values.Where(p => p.Namespace == @namespace && p.Name == name).ToList();
+    }
+
     public ContainerEntry? Find(string containerId)
     {
         using (_lock.EnterScope())
