@@ -118,13 +118,36 @@ internal static class RunCommand
                 .LogWarning("Test hook active: {Hook} (fault injection for the end-to-end tests; never set in production)", hook);
         }
         // Open the engine (and adopt pinned bindings) before NRI can deliver the first StartContainer.
-        host.Services.GetRequiredService<EngineHost>();
-        // Profiles are read and compiled now and when files change, off the NRI handlers' path.
-        host.Services.GetRequiredService<ProfileStore>().Preload();
+        var engine = host.Services.GetRequiredService<EngineHost>().Engine;
+        // Profiles are read and compiled now and when files change, off the NRI handlers' path; then each is planned for
+        // the engine, and the container events' messages are warmed, so the first event after start does only what
+        // later ones do (docs/performance.md). Both run beside registration, not before it.
+        var profiles = host.Services.GetRequiredService<ProfileStore>();
+        var planned = profiles.Preload().ContinueWith(_ => PreparePlans(profiles, engine), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        var warmed = Task.Run(NriWarmup.Run);
         var gate = host.Services.GetRequiredService<ExecGateKeeper>();
         host.Services.GetRequiredService<NriPlugin>().StateChanged += gate.OnConnectionState;
         await host.RunAsync().ConfigureAwait(false);
         return Environment.ExitCode;
+    }
+
+    /// <summary>Plans every loaded profile in both modes, as binding it would; a profile the engine refuses is refused again, with its reason, when a container uses it.</summary>
+    private static void PreparePlans(ProfileStore profiles, EnforcementEngine? engine)
+    {
+        if (engine is null)
+            return;
+        foreach (var profile in profiles.Loaded)
+        {
+            try
+            {
+                engine.Prepare(profile.Compiled, EnforcementMode.Enforce);
+                engine.Prepare(profile.Compiled, EnforcementMode.Audit);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException and not ObjectDisposedException)
+            {
+                // Nothing is lost: binding plans on a cache miss and reports the failure on that container.
+            }
+        }
     }
 
     private static DaemonOptions LoadOptions(string? configPath)
