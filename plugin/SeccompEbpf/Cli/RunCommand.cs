@@ -117,14 +117,15 @@ internal static class RunCommand
             host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TestHooks).FullName!)
                 .LogWarning("Test hook active: {Hook} (fault injection for the end-to-end tests; never set in production)", hook);
         }
+        // Profiles are read and compiled now and when files change, off the NRI handlers' path: started first, so the
+        // compilation runs beside the engine's BPF load rather than beside the first container event.
+        var profiles = host.Services.GetRequiredService<ProfileStore>();
+        var preloaded = profiles.Preload();
+        var warmed = Task.Run(NriWarmup.Run);
         // Open the engine (and adopt pinned bindings) before NRI can deliver the first StartContainer.
         var engine = host.Services.GetRequiredService<EngineHost>().Engine;
-        // Profiles are read and compiled now and when files change, off the NRI handlers' path; then each is planned for
-        // the engine, and the container events' messages are warmed, so the first event after start does only what
-        // later ones do (docs/performance.md). Both run beside registration, not before it.
-        var profiles = host.Services.GetRequiredService<ProfileStore>();
-        var planned = profiles.Preload().ContinueWith(_ => PreparePlans(profiles, engine), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-        var warmed = Task.Run(NriWarmup.Run);
+        // Each preloaded profile is planned for the engine, so its first binding only writes maps (docs/performance.md).
+        var planned = preloaded.ContinueWith(_ => PreparePlans(profiles, engine), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         var gate = host.Services.GetRequiredService<ExecGateKeeper>();
         host.Services.GetRequiredService<NriPlugin>().StateChanged += gate.OnConnectionState;
         await host.RunAsync().ConfigureAwait(false);
