@@ -110,7 +110,8 @@ log "building"
 make -s -C "$src/bpf"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-dotnet publish "$src/plugin/SeccompEbpf/SeccompEbpf.csproj" -c Release -o "$stage" -nologo -v q -clp:ErrorsOnly
+# ReadyToRun, as benchmarked (docs/performance.md); the same script publishes what bench/SeccompEbpf.Daemon.Benchmarks measures.
+"$src/scripts/publish-daemon.sh" "$stage"
 
 log "installing to $libdir"
 mkdir -p "$libdir" "$(dirname "$bin")"

@@ -151,6 +151,17 @@ public sealed partial class EnforcementEngine : IDisposable
     /// <exception cref="EnforcementRefusedException">Some action cannot be enforced here and OnUnenforceable is Refuse.</exception>
     public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore(cgroupId, profile, mode);
 
+    /// <summary>
+    /// Plans <paramref name="profile"/> for <paramref name="mode"/> now, so that its first binding (a container's
+    /// StartContainer) only writes maps. Planning is pure and cached per profile and mode; binding plans on a miss.
+    /// </summary>
+    public void Prepare(CompiledProfile profile, EnforcementMode mode)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(profile);
+        _ = PlanOf(profile, mode);
+    }
+
     /// <summary>Replaces a binding's profile or mode atomically: the new profile is built in fresh slots, switched with one map write, then the old slots are freed.</summary>
     public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore(cgroupId, profile, mode);
 

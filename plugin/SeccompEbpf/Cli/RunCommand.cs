@@ -117,14 +117,38 @@ internal static class RunCommand
             host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TestHooks).FullName!)
                 .LogWarning("Test hook active: {Hook} (fault injection for the end-to-end tests; never set in production)", hook);
         }
+        // Profiles are read and compiled now and when files change, off the NRI handlers' path: started first, so the
+        // compilation runs beside the engine's BPF load rather than beside the first container event.
+        var profiles = host.Services.GetRequiredService<ProfileStore>();
+        var preloaded = profiles.Preload();
+        var warmed = Task.Run(NriWarmup.Run);
         // Open the engine (and adopt pinned bindings) before NRI can deliver the first StartContainer.
-        host.Services.GetRequiredService<EngineHost>();
-        // Profiles are read and compiled now and when files change, off the NRI handlers' path.
-        host.Services.GetRequiredService<ProfileStore>().Preload();
+        var engine = host.Services.GetRequiredService<EngineHost>().Engine;
+        // Each preloaded profile is planned for the engine, so its first binding only writes maps (docs/performance.md).
+        var planned = preloaded.ContinueWith(_ => PreparePlans(profiles, engine), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
         var gate = host.Services.GetRequiredService<ExecGateKeeper>();
         host.Services.GetRequiredService<NriPlugin>().StateChanged += gate.OnConnectionState;
         await host.RunAsync().ConfigureAwait(false);
         return Environment.ExitCode;
+    }
+
+    /// <summary>Plans every loaded profile in both modes, as binding it would; a profile the engine refuses is refused again, with its reason, when a container uses it.</summary>
+    private static void PreparePlans(ProfileStore profiles, EnforcementEngine? engine)
+    {
+        if (engine is null)
+            return;
+        foreach (var profile in profiles.Loaded)
+        {
+            try
+            {
+                engine.Prepare(profile.Compiled, EnforcementMode.Enforce);
+                engine.Prepare(profile.Compiled, EnforcementMode.Audit);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException and not ObjectDisposedException)
+            {
+                // Nothing is lost: binding plans on a cache miss and reports the failure on that container.
+            }
+        }
     }
 
     private static DaemonOptions LoadOptions(string? configPath)

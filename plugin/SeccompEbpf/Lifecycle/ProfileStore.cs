@@ -72,7 +72,7 @@ internal sealed partial class ProfileStore : IDisposable
     /// NRI handlers find them ready: reading and compiling a large profile belongs to when files change, not to a
     /// container's start. A profile that fails here is logged and fails again, with its reason, when a container uses it.
     /// </summary>
-    public void Preload() => _ = Task.Run(() =>
+    public Task Preload() => Task.Run(() =>
     {
         var names = new List<string>(ProfileReference.BuiltinNames);
         try
