@@ -112,6 +112,25 @@ struct rule_value {
 	struct sc_action action;
 };
 
+/*
+ * allow_bitmaps: slot * 2 + (i386 ? 1 : 0) -> one bit per syscall number below SC_ALLOW_BITMAP_NRS that the slot
+ * allows unconditionally (what evaluate() would answer ALLOW without a rule). All zero: evaluate() decides.
+ */
+#define SC_ALLOW_BITMAP_NRS 512
+#define SC_ALLOW_BITMAP_SLOTS 4096 /* = slots' max_entries */
+
+struct allow_bitmap {
+	__u64 bits[SC_ALLOW_BITMAP_NRS / 64];
+};
+
+/*
+ * binding_generation[SC_GEN_ENGINE] is bumped by the engine, [SC_GEN_BPF] by BPF programs (bindings_changed()),
+ * after any change of `bindings`; their sum changes with every change, so a per-task cached answer keyed by it is
+ * never stale. Two entries because the engine writes whole values and BPF adds atomically.
+ */
+#define SC_GEN_ENGINE 0
+#define SC_GEN_BPF 1
+
 /* settings[0]: settings the engine changes at run time */
 #define SC_CONFIG_LSM_PREVENTION 0x1 /* LSM programs are attached: hand ERRNO/KILL verdicts to them */
 
@@ -199,8 +218,8 @@ struct sc_event {
 /* counters (per-CPU array) */
 enum sc_counter {
 	SC_CNT_ACTION_BASE = 0, /* + sc_action_kind: decisions for managed tasks */
-	SC_CNT_UNMANAGED = 8,
-	SC_CNT_MANAGED = 9,
+	SC_CNT_LOOKUPS = 8, /* binding lookups: per-task cache misses (first syscall, new cgroup, changed bindings) */
+	SC_CNT_RESERVED_9 = 9, /* was managed syscalls: the sum of the decisions */
 	SC_CNT_EVENTS = 10,
 	SC_CNT_RINGBUF_DROPS = 11,
 	SC_CNT_RATE_DROPS = 12,

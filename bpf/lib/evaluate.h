@@ -25,10 +25,8 @@ struct decision {
 	__u16 rule;
 };
 
-static __always_inline void build_view(struct pt_regs *regs, long id, struct syscall_view *view)
+static __always_inline void build_view(struct task_struct *task, struct pt_regs *regs, long id, struct syscall_view *view)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
 	view->nr = (__u32)id;
 	view->regs = regs;
 	/* int 0x80 / sysenter: i386 numbers and registers, never the x86_64 table */
@@ -160,6 +158,26 @@ static __always_inline bool first_matching_rule(__u32 slot, __u32 first_rule, __
 	out->action = walk.action;
 	out->rule = walk.rule_index;
 	return true;
+}
+
+/*
+ * The fast answer for a managed task: one inlined array lookup says whether the slot allows this syscall
+ * unconditionally. The engine derives the bits from the very entries evaluate() reads (EnforcementEngine.Slots.cs,
+ * AllowBitmapOf), so a set bit means evaluate() would answer ALLOW; a clear bit or a number beyond the bitmap
+ * (x32, -1) only means "ask evaluate()".
+ */
+static __always_inline bool allowed_unconditionally(__u32 slot, const struct syscall_view *view)
+{
+	__u32 key = slot * 2 + (view->compat ? 1 : 0);
+	struct allow_bitmap *bitmap;
+	__u32 nr = view->nr;
+
+	if (nr >= SC_ALLOW_BITMAP_NRS)
+		return false;
+	bitmap = bpf_map_lookup_elem(&allow_bitmaps, &key);
+	if (!bitmap)
+		return false;
+	return (bitmap->bits[nr / 64] >> (nr % 64)) & 1;
 }
 
 static __always_inline void evaluate(__u32 slot, struct syscall_view *view, struct decision *out)

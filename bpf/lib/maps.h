@@ -49,6 +49,21 @@ struct {
 	__type(value, struct sc_settings);
 } settings SEC(".maps");
 
+/* An array, not a hash: the lookup of a managed task's allowed syscall is inlined, no hashing (512 KiB). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, (SC_ALLOW_BITMAP_SLOTS + 1) * 2); /* slot ids start at 1 */
+	__type(key, __u32);
+	__type(value, struct allow_bitmap);
+} allow_bitmaps SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} binding_generation SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);

@@ -22,6 +22,7 @@ public sealed partial class LayoutTests
         { "rule_value", Unsafe.SizeOf<RuleValue>() },
         { "arg_check", Unsafe.SizeOf<ArgCheckValue>() },
         { "sc_settings", Unsafe.SizeOf<SettingsValue>() },
+        { "allow_bitmap", Unsafe.SizeOf<AllowBitmap>() },
         { "rate_value", Unsafe.SizeOf<RateValue>() },
         { "verdict", Unsafe.SizeOf<VerdictValue>() },
         { "gate_parent", Unsafe.SizeOf<GateParent>() },

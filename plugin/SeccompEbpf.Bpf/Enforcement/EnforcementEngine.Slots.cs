@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using SeccompEbpf.Bpf.Interop;
 using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Profiles.Compiled;
 
 namespace SeccompEbpf.Bpf.Enforcement;
 
@@ -40,6 +41,7 @@ public sealed partial class EnforcementEngine
                 _maps.ArchPolicy.Update(key, value);
                 slot.ArchKeys.Add(key);
             }
+            WriteAllowBitmaps(id, image);
             var slotValue = new SlotValue
             {
                 BadArchAction = image.BadArchAction,
@@ -106,9 +108,70 @@ public sealed partial class EnforcementEngine
     private void WaitForRunningPrograms()
         => _maps.GracePeriod.Update(0u, _maps.GraceInner.Fd);
 
+    /// <summary>
+    /// The slot's allow bitmaps (x86_64 and i386), written with the rest of the slot, before any binding points at
+    /// it. Always both: a reused slot id must not keep the bits of its previous profile.
+    /// </summary>
+    private void WriteAllowBitmaps(uint slotId, ProfileImage image)
+    {
+        if (slotId > AllowBitmap.MaxSlotId)
+            return; // beyond the array: evaluate() decides every syscall of this slot
+        _maps.AllowBitmaps.Update(AllowBitmap.KeyOf(slotId, i386: false), AllowBitmapOf(image, SyscallTable.AuditArchX86_64));
+        _maps.AllowBitmaps.Update(AllowBitmap.KeyOf(slotId, i386: true), AllowBitmapOf(image, SyscallTable.AuditArchI386));
+    }
+
+    private void ClearAllowBitmaps(uint slotId)
+    {
+        if (slotId > AllowBitmap.MaxSlotId)
+            return;
+        _maps.AllowBitmaps.Update(AllowBitmap.KeyOf(slotId, i386: false), default(AllowBitmap));
+        _maps.AllowBitmaps.Update(AllowBitmap.KeyOf(slotId, i386: true), default(AllowBitmap));
+    }
+
+    /// <summary>
+    /// Which syscalls below 512 evaluate() answers ALLOW for whatever the arguments, read off the entries it reads:
+    /// no arch entry (bad arch) allows nothing; a syscall entry allows when its fallback and every rule allow (then
+    /// no rule needs walking); otherwise the ENOSYS stub or the default action decides.
+    /// </summary>
+    internal static AllowBitmap AllowBitmapOf(ProfileImage image, uint auditArch)
+    {
+        var bitmap = default(AllowBitmap);
+        var arch = image.Arches.Where(a => a.AuditArch == auditArch).Select(a => (ArchValue?)a.Value).FirstOrDefault();
+        if (arch is not { } archValue)
+            return bitmap;
+        var syscalls = new Dictionary<uint, SyscallValue>();
+        foreach (var (syscallArch, nr, value) in image.Syscalls)
+            if (syscallArch == auditArch)
+                syscalls[nr] = value;
+        for (uint nr = 0; nr < AllowBitmap.Syscalls; nr++)
+        {
+            bool allowed = syscalls.TryGetValue(nr, out var syscall)
+                ? syscall.Fallback.Kind == (byte)SeccompAction.Allow
+                  && Enumerable.Range((int)syscall.FirstRule, (int)syscall.RuleCount).All(i => image.Rules[i].Action.Kind == (byte)SeccompAction.Allow)
+                : nr >= archValue.EnosysFromNr
+                    ? archValue.EnosysAction.Kind == (byte)SeccompAction.Allow
+                    : archValue.DefaultAction.Kind == (byte)SeccompAction.Allow;
+            if (allowed)
+                bitmap.Set(nr);
+        }
+        return bitmap;
+    }
+
+    /// <summary>
+    /// Called after every write to `bindings`, never before (bindings_changed() in bpf/lib/binding.h is the BPF
+    /// side's twin): tasks' cached answers carry the generation they were computed for, so they are recomputed at
+    /// each task's next syscall. The engine is the only writer of its entry, so read-and-write is safe under _gate.
+    /// </summary>
+    private void BindingsChanged()
+    {
+        _maps.BindingGeneration.TryLookup(BindingGeneration.Engine, out ulong generation);
+        _maps.BindingGeneration.Update(BindingGeneration.Engine, generation + 1);
+    }
+
     private void Free(SlotRecord slot)
     {
         _maps.Slots.Delete(slot.Id);
+        ClearAllowBitmaps(slot.Id);
         foreach (var key in slot.ArchKeys)
             _maps.ArchPolicy.Delete(key);
         foreach (var key in slot.SyscallKeys)
@@ -233,6 +296,7 @@ public sealed partial class EnforcementEngine
                     {
                         _logger.LogWarning("pinned binding of cgroup {CgroupId} points at missing slot {Slot}; removing it", cgroupId, value.Slot);
                         _maps.Bindings.Delete(cgroupId);
+                        BindingsChanged();
                         continue;
                     }
                     slot.References++;

@@ -174,6 +174,7 @@ public sealed partial class EnforcementEngine : IDisposable
             if (!_bindings.Remove(cgroupId, out var binding))
                 return;
             _maps.Bindings.Delete(cgroupId);
+            BindingsChanged();
             _maps.LogRate.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
@@ -225,6 +226,7 @@ public sealed partial class EnforcementEngine : IDisposable
                 LevelAdded(level);
                 // the one write that switches the container to the new profile
                 _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level });
+                BindingsChanged();
                 _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false);
                 if (previous is not null)
                 {
@@ -269,7 +271,10 @@ public sealed partial class EnforcementEngine : IDisposable
             foreach (ulong v in _maps.Counters.LookupPerCpu<uint, ulong>(i, cpus))
                 totals[i] += v;
         var decisions = Enum.GetValues<SeccompAction>().ToDictionary(a => a, a => totals[CounterIndex.ActionBase + (int)a]);
-        return new EngineCounters(decisions, totals[CounterIndex.Managed], totals[CounterIndex.Unmanaged], totals[CounterIndex.Events],
+        ulong managed = 0;
+        foreach (ulong count in decisions.Values)
+            managed += count; // every managed syscall gets exactly one decision: no second per-syscall counter
+        return new EngineCounters(decisions, managed, totals[CounterIndex.Lookups], totals[CounterIndex.Events],
             totals[CounterIndex.RingBufferDrops], totals[CounterIndex.RateDrops], (ulong)Interlocked.Read(ref _eventReader.Dropped),
             totals[CounterIndex.LsmDenials], totals[CounterIndex.Signals], totals[CounterIndex.SignalFailures], totals[CounterIndex.Audited],
             totals[CounterIndex.NoSlot]);
@@ -298,7 +303,7 @@ public sealed partial class EnforcementEngine : IDisposable
     {
         ReclaimRetired();
         var result = new Dictionary<string, long>();
-        foreach (var map in new[] { _maps.Bindings, _maps.Slots, _maps.ArchPolicy, _maps.SyscallPolicy, _maps.Rules, _maps.Settings, _maps.LogRate, _maps.Pending, _maps.Counters, _maps.Events })
+        foreach (var map in new[] { _maps.Bindings, _maps.Slots, _maps.ArchPolicy, _maps.SyscallPolicy, _maps.Rules, _maps.AllowBitmaps, _maps.BindingGeneration, _maps.Settings, _maps.LogRate, _maps.Pending, _maps.Counters, _maps.Events })
         {
             var line = File.ReadLines($"/proc/self/fdinfo/{map.Fd}").FirstOrDefault(l => l.StartsWith("memlock:", StringComparison.Ordinal));
             result[map.Name] = line is null ? -1 : long.Parse(line["memlock:".Length..].Trim());
@@ -383,6 +388,8 @@ public sealed partial class EnforcementEngine : IDisposable
         internal BpfMap Pending { get; } = obj.Map("pending");
         internal BpfMap Counters { get; } = obj.Map("counters");
         internal BpfMap Events { get; } = obj.Map("events");
+        internal BpfMap AllowBitmaps { get; } = obj.Map("allow_bitmaps");
+        internal BpfMap BindingGeneration { get; } = obj.Map("binding_generation");
         internal BpfMap GracePeriod { get; } = obj.Map("grace_period");
         internal BpfMap GateConfig { get; } = obj.Map("gate_config");
         internal BpfMap GateAdmitted { get; } = obj.Map("gate_admitted");

@@ -120,11 +120,15 @@ public sealed record SyscallEvent(
     public string? SyscallName => SyscallTable.NameOf(AuditArch, Nr);
 }
 
-/// <summary>Totals of the per-CPU counters and the user-space event channel.</summary>
+/// <summary>
+/// Totals of the per-CPU counters and the user-space event channel. ManagedSyscalls is the sum of Decisions;
+/// BindingLookups counts full binding lookups in the kernel, i.e. misses of the per-task cache (a task's first
+/// syscall, and its first after it moved cgroup or a binding changed), not syscalls: unmanaged syscalls are not counted.
+/// </summary>
 public sealed record EngineCounters(
     IReadOnlyDictionary<SeccompAction, ulong> Decisions,
     ulong ManagedSyscalls,
-    ulong UnmanagedSyscalls,
+    ulong BindingLookups,
     ulong Events,
     ulong RingBufferDrops,
     ulong RateLimitDrops,

@@ -96,6 +96,35 @@ internal struct SettingsValue
     internal const uint LsmPrevention = 0x1;
 }
 
+/// <summary>struct allow_bitmap: bit nr set when the slot allows syscall nr (below 512) unconditionally.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct AllowBitmap
+{
+    internal const int Syscalls = 512;   // SC_ALLOW_BITMAP_NRS
+    internal const uint MaxSlotId = 4096; // SC_ALLOW_BITMAP_SLOTS: the map has (MaxSlotId + 1) * 2 entries
+    public Words Bits;
+
+    internal void Set(uint nr) => Bits[(int)(nr / 64)] |= 1UL << (int)(nr % 64);
+
+    internal readonly bool IsSet(uint nr) => (Bits[(int)(nr / 64)] & (1UL << (int)(nr % 64))) != 0;
+
+    /// <summary>The map key of a slot's bitmap for x86_64 (i386: + 1), as allowed_unconditionally computes it.</summary>
+    internal static uint KeyOf(uint slot, bool i386) => slot * 2 + (i386 ? 1u : 0u);
+
+    [System.Runtime.CompilerServices.InlineArray(Syscalls / 64)]
+    internal struct Words
+    {
+        private ulong _element;
+    }
+}
+
+/// <summary>Keys of binding_generation (SC_GEN_*).</summary>
+internal static class BindingGeneration
+{
+    internal const uint Engine = 0;
+    internal const uint Bpf = 1;
+}
+
 [StructLayout(LayoutKind.Sequential)]
 internal struct GateParent
 {
@@ -171,8 +200,7 @@ internal unsafe struct ScEvent
 internal static class CounterIndex
 {
     internal const int ActionBase = 0;
-    internal const int Unmanaged = 8;
-    internal const int Managed = 9;
+    internal const int Lookups = 8; // per-task cache misses; index 9 is reserved (managed syscalls = sum of decisions)
     internal const int Events = 10;
     internal const int RingBufferDrops = 11;
     internal const int RateDrops = 12;
