@@ -121,7 +121,16 @@ internal static class RunCommand
         host.Services.GetRequiredService<EngineHost>();
         // Profiles are read and compiled now and when files change, off the NRI handlers' path.
         host.Services.GetRequiredService<ProfileStore>().Preload();
-        var gate = host.Services.GetRequiredService<ExecGateKeeper>();
+        ExecGateKeeper gate;
+        try
+        {
+            gate = host.Services.GetRequiredService<ExecGateKeeper>();
+        }
+        catch (GateConfigurationException e)
+        {
+            Console.Error.WriteLine($"seccomp-ebpf run: {e.Message}");
+            return 1;
+        }
         host.Services.GetRequiredService<NriPlugin>().StateChanged += gate.OnConnectionState;
         await host.RunAsync().ConfigureAwait(false);
         return Environment.ExitCode;
