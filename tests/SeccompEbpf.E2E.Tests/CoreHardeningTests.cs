@@ -120,7 +120,7 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         await Exec.RunAsync("mkfifo", [Path.Join(_config.ProfileDirectory, "fifo.json")]);
         await Exec.RunAsync("mknod", [Path.Join(_config.ProfileDirectory, "chardev.json"), "c", "1", "9"]); // /dev/urandom's numbers
         await _daemon.DisposeAsync();
-        var logOffset = new FileInfo(_containerd.ContainerdLog).Length;
+        var logOffset = _containerd.ContainerdLogLength;
         _daemon = DaemonProcess.Start(_config);
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Profiles loaded ahead", StringComparison.Ordinal), TimeSpan.FromSeconds(120), "the profile directory loaded ahead");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
@@ -141,12 +141,7 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         await ReleaseGateAsync(gated.ContainerId);
         Assert.Equal(137, await ExitCodeAsync(gated.ContainerId));
 
-        string containerdSince;
-        using (var log = new FileStream(_containerd.ContainerdLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-        {
-            log.Seek(logOffset, SeekOrigin.Begin);
-            containerdSince = await new StreamReader(log).ReadToEndAsync();
-        }
+        var containerdSince = await _containerd.ContainerdLogSinceAsync(logOffset);
         Assert.DoesNotContain("closing plugin", containerdSince, StringComparison.Ordinal);
         Assert.DoesNotContain("failed to synchronize", containerdSince, StringComparison.Ordinal);
     }

@@ -349,7 +349,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         try
         {
             await _daemon.DisposeAsync();
-            var logOffset = new FileInfo(_containerd.ContainerdLog).Length;
+            var logOffset = _containerd.ContainerdLogLength;
             clock.Restart();
             await StartDaemonAsync();
             output.WriteLine($"restart to Synchronize answered and control socket up: {clock.ElapsedMilliseconds} ms");
@@ -357,12 +357,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
             output.WriteLine(synchronized.Message);
             output.WriteLine(_daemon.Entries.Last(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal)).Message);
             Assert.DoesNotContain(_daemon.Entries, e => e.Message.Contains("beyond the runtime's request timeout", StringComparison.Ordinal));
-            string containerdSince;
-            using (var log = new FileStream(_containerd.ContainerdLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-            {
-                log.Seek(logOffset, SeekOrigin.Begin);
-                containerdSince = await new StreamReader(log).ReadToEndAsync();
-            }
+            var containerdSince = await _containerd.ContainerdLogSinceAsync(logOffset);
             Assert.DoesNotContain("failed to synchronize", containerdSince, StringComparison.Ordinal);
             Assert.DoesNotContain("closing plugin", containerdSince, StringComparison.Ordinal);
 
