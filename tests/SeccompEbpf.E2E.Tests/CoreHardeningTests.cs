@@ -130,13 +130,10 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         // Ready before any container asks: binding it costs no compilation on the NRI path.
         var (largeId, _) = await RunAsync("large", "sleep 3600", Profile("large"));
         Assert.Equal("enforced", (await PsAsync()).Single(r => r.GetProperty("containerId").GetString() == largeId).GetProperty("state").GetString());
+        // The veto is the daemon's own answer (a handler stuck on the file would have met containerd's timeout instead,
+        // and been dropped: the log check below); no wall-clock bound, which a loaded machine would break.
         foreach (var special in new[] { "fifo", "chardev" })
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var error = await VetoedAsync(special, Profile(special));
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the {special} veto took {clock.Elapsed}");
-            Assert.Contains("not a regular file", error.Status.Detail);
-        }
+            Assert.Contains("not a regular file", (await VetoedAsync(special, Profile(special))).Status.Detail);
         var gated = await RunAsync("later", GatedProbe, Profile("kill-personality"));
         await ReleaseGateAsync(gated.ContainerId);
         Assert.Equal(137, await ExitCodeAsync(gated.ContainerId));
@@ -212,10 +209,11 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
     {
         var fifo = Path.Join(_config.ProfileDirectory, "fifo.json");
         await Exec.RunAsync("mkfifo", [fifo]);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var logOffset = _containerd.ContainerdLogLength;
+        // The daemon's own veto, not containerd's timeout; and the plugin is still registered afterwards.
         var error = await VetoedAsync("fifo", Profile("fifo"));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the FIFO veto took {clock.Elapsed}");
         Assert.Contains("a FIFO, not a regular file", error.Status.Detail);
+        Assert.DoesNotContain("closing plugin", await _containerd.ContainerdLogSinceAsync(logOffset), StringComparison.Ordinal);
 
         var huge = new string('m', 100 * 1024);
         error = await VetoedAsync("huge", new Dictionary<string, string> { ["seccomp-ebpf.io/profile"] = "kill-personality", ["seccomp-ebpf.io/mode"] = huge });
