@@ -158,6 +158,8 @@ public sealed class ExecGateTests : IDisposable
         engine.ConfigureExecGate(ExecGateMode.Profile, [_parent.Id], Fallback);
         Assert.Equal(128 + 9, ExecIn(container, GetppidOnce));
 
+        // As a daemon does after a Synchronize: admit (else the next exec is bound again), then put it under its own policy.
+        engine.AdmitToExecGate(container.Id);
         engine.Unbind(container.Id); // never listed by Bindings before
         Assert.Equal(0, ExecIn(container, GetppidOnce));
     }
