@@ -431,7 +431,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("log-personality", row.GetProperty("profile").GetString());
         Assert.Equal("kill-personality", row.GetProperty("unprotectedGap").GetProperty("boundTo").GetString());
         await ReleaseGateAsync(annotated.ContainerId);
-        await WaitForEventsAsync("fallback-annotated", e => e.GetProperty("syscall").GetString() == Syscall, "personality logged under the container's own profile");
+        await WaitForEventsAsync("default/fallback-annotated", e => Is(e, Syscall, "Log"), "personality logged under the container's own profile");
 
         // ...and the one that selects no profile is unbound: the gate's binding does not outlive the gap.
         await ReleaseGateAsync(bare.ContainerId);
