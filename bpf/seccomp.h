@@ -45,9 +45,11 @@ enum sc_mode {
 struct binding {
 	__u32 slot;
 	__u8 mode;
-	__u8 flags;
+	__u8 flags; /* SC_BINDING_* */
 	__u16 level; /* depth of the bound cgroup below the cgroup2 root */
 };
+
+#define SC_BINDING_FROM_GATE 0x1 /* written by the exec gate (SC_GATE_PROFILE), not by a daemon */
 
 /* slots: profile slot -> what is true of the whole profile */
 struct slot_value {
@@ -173,6 +175,7 @@ struct verdict {
 #define SC_GATE_OFF 0
 #define SC_GATE_LOG 1       /* the exec proceeds; it is recorded */
 #define SC_GATE_DENY_EXEC 2 /* the task is killed before the new image runs a single instruction */
+#define SC_GATE_PROFILE 3   /* the kernel binds the cgroup to the fallback profile (gate_fallback) before the image runs */
 #define SC_GATE_MAX_PARENTS 4
 
 struct gate_parent {
@@ -188,13 +191,21 @@ struct gate_config {
 	struct gate_parent parent[SC_GATE_MAX_PARENTS];
 };
 
+/* gate_fallback (array of one): the profile slot the gate binds unadmitted containers to under SC_GATE_PROFILE */
+struct gate_fallback {
+	__u32 slot; /* 0: none armed; the daemon holds a reference on it while the gate mode is profile */
+	__u32 pad;
+};
+
+#define SC_GATE_RECORD_BOUND 0x1 /* the gate bound the cgroup to the fallback profile */
+
 struct gate_record {
 	__u64 execs;
 	__u64 denied;
 	__u64 first_ns;
 	__u64 last_ns;
 	__u32 last_pid;
-	__u32 pad;
+	__u32 flags; /* SC_GATE_RECORD_* */
 	char comm[16];
 };
 

@@ -8,6 +8,12 @@
  * deny-exec mode, killed before the new image runs. The daemon admits each container at
  * StartContainer (before its entrypoint's exec) and renews its vouch while it follows
  * the runtime, so nothing is gated while NRI does the job.
+ *
+ * In profile mode the gate binds the cgroup to a fallback profile instead of killing:
+ * the daemon keeps that profile in a slot of its own (gate_fallback) and keeps the
+ * sys_enter and LSM programs attached, so the binding acts from the new image's first
+ * instruction. The next daemon adopts the binding (flagged SC_BINDING_FROM_GATE) and
+ * replaces it with the container's own policy.
  */
 #ifndef __SC_GATE_H
 #define __SC_GATE_H
@@ -18,6 +24,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct gate_config);
 } gate_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gate_fallback);
+} gate_fallback SEC(".maps");
 
 /* cgroup id -> 1: containers and sandboxes the daemon has seen through NRI */
 struct {
@@ -51,6 +64,40 @@ static __always_inline bool in_container_cgroup(const struct gate_config *cfg, _
 	return false;
 }
 
+/* The depth of the task's own cgroup, found below the parent's level: a binding records it (the ancestor walk's levels). */
+static __always_inline __u16 own_cgroup_level(__u64 cgroup)
+{
+	for (__u32 level = 1; level < 64; level++) {
+		__u64 ancestor = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (!ancestor)
+			break;
+		if (ancestor == cgroup)
+			return level;
+	}
+	return 0;
+}
+
+/* Binds the cgroup to the armed fallback profile; true when this exec made the binding. */
+static __always_inline bool bind_fallback(__u64 cgroup)
+{
+	__u32 zero = 0;
+	struct gate_fallback *fallback = bpf_map_lookup_elem(&gate_fallback, &zero);
+	struct binding binding = {};
+
+	if (!fallback || !fallback->slot)
+		return false;
+	binding.slot = fallback->slot;
+	binding.mode = SC_MODE_ENFORCE;
+	binding.flags = SC_BINDING_FROM_GATE;
+	binding.level = own_cgroup_level(cgroup);
+	/* never over a binding a daemon made (a container bound but not yet admitted) */
+	if (bpf_map_update_elem(&bindings, &cgroup, &binding, BPF_NOEXIST))
+		return false;
+	bindings_changed(); /* the exec'ing task's cached "unmanaged" answer is stale now */
+	return true;
+}
+
 SEC("raw_tp/sched_process_exec")
 int BPF_PROG(handle_exec_gate)
 {
@@ -58,7 +105,7 @@ int BPF_PROG(handle_exec_gate)
 	struct gate_config *cfg = bpf_map_lookup_elem(&gate_config, &zero);
 	struct gate_record fresh = {}, *record;
 	__u64 cgroup, now;
-	bool deny;
+	bool deny, bound = false;
 
 	if (!cfg || cfg->mode == SC_GATE_OFF)
 		return 0;
@@ -70,6 +117,8 @@ int BPF_PROG(handle_exec_gate)
 		return 0;
 
 	deny = cfg->mode == SC_GATE_DENY_EXEC;
+	if (cfg->mode == SC_GATE_PROFILE)
+		bound = bind_fallback(cgroup);
 	record = bpf_map_lookup_elem(&gate_records, &cgroup);
 	if (!record) {
 		fresh.first_ns = now;
@@ -82,6 +131,8 @@ int BPF_PROG(handle_exec_gate)
 			__sync_fetch_and_add(&record->denied, 1);
 		record->last_ns = now;
 		record->last_pid = bpf_get_current_pid_tgid() >> 32;
+		if (bound)
+			record->flags |= SC_GATE_RECORD_BOUND;
 		bpf_get_current_comm(record->comm, sizeof(record->comm));
 	}
 	/* past the point of no return of execve: the signal lands before the first user instruction */

@@ -92,6 +92,86 @@ public sealed class ExecGateTests : IDisposable
         Assert.Equal(0UL, record.Denied);
     }
 
+    // getppid killed, everything else allowed: whether the gate's binding is in force shows in the exit status.
+    private static readonly Profiles.Compiled.CompiledProfile Fallback =
+        TestProfiles.Make("gate-fallback", Profiles.Compiled.CompiledAction.Allow, TestProfiles.Only(TestProfiles.Getppid, TestProfiles.Kill));
+
+    private static string GetppidOnce => $"{SyscallDriver.BinaryPath("container-probe")} getppid 0 1";
+
+    [Fact]
+    public void Profile_mode_binds_an_unadmitted_container_to_the_fallback_before_its_program_runs()
+    {
+        using var engine = _scope.Open();
+        using var container = _parent.Child("fallback");
+        using var admitted = _parent.Child("admitted");
+        var report = engine.ConfigureExecGate(ExecGateMode.Profile, [_parent.Id], Fallback);
+        Assert.NotNull(report);
+        engine.AdmitToExecGate(admitted.Id);
+
+        // The probe's one getppid is its first syscall after the exec's own: the binding was in force before the image ran.
+        Assert.Equal(128 + 9, ExecIn(container, GetppidOnce));
+        Assert.Equal(0, ExecIn(admitted, GetppidOnce));
+        Assert.Equal(0, ExecIn(_parent, GetppidOnce));
+
+        var binding = Assert.Single(engine.Bindings);
+        Assert.Equal(container.Id, binding.CgroupId);
+        Assert.True(binding.FromGate);
+        Assert.Equal(Fallback.Hash, binding.ProfileHash);
+        var record = Assert.Single(engine.DrainExecGateRecords(), r => r.CgroupId == container.Id);
+        Assert.True(record.BoundToFallback);
+        Assert.Equal(0UL, record.Denied);
+
+        // The daemon's own policy replaces the gate's binding; unbinding it leaves nothing behind.
+        engine.Bind(container.Id, TestProfiles.Make("own", Profiles.Compiled.CompiledAction.Allow), EnforcementMode.Enforce);
+        Assert.Equal(0, ExecIn(container, GetppidOnce));
+        engine.Unbind(container.Id);
+        Assert.Empty(engine.Bindings);
+    }
+
+    [Fact]
+    public void A_gate_binding_outlives_the_engine_and_the_next_one_adopts_it_then_unbinds_it_when_asked()
+    {
+        using var container = _parent.Child("adopted-fallback");
+        using (var engine = _scope.Open())
+            engine.ConfigureExecGate(ExecGateMode.Profile, [_parent.Id], Fallback);
+
+        // No engine: the pinned gate binds, the pinned sys_enter program (kept attached for it) kills.
+        Assert.Equal(128 + 9, ExecIn(container, GetppidOnce));
+        Assert.Equal(128 + 9, ExecIn(container, GetppidOnce));
+
+        using var next = _scope.Open();
+        var binding = Assert.Single(next.Bindings);
+        Assert.True(binding.FromGate);
+        Assert.True(binding.Adopted);
+        next.ConfigureExecGate(ExecGateMode.Off, [_parent.Id]);
+        Assert.Equal(128 + 9, ExecIn(container, GetppidOnce)); // disarming the gate does not unbind what it bound
+        next.Unbind(container.Id);
+        Assert.Equal(0, ExecIn(container, GetppidOnce));
+        Assert.False(next.SysEnterAttached);
+    }
+
+    [Fact]
+    public void A_gate_binding_made_while_an_engine_runs_is_unbound_even_before_the_engine_has_looked()
+    {
+        using var engine = _scope.Open();
+        using var container = _parent.Child("unseen-binding");
+        engine.ConfigureExecGate(ExecGateMode.Profile, [_parent.Id], Fallback);
+        Assert.Equal(128 + 9, ExecIn(container, GetppidOnce));
+
+        // As a daemon does after a Synchronize: admit (else the next exec is bound again), then put it under its own policy.
+        engine.AdmitToExecGate(container.Id);
+        engine.Unbind(container.Id); // never listed by Bindings before
+        Assert.Equal(0, ExecIn(container, GetppidOnce));
+    }
+
+    [Fact]
+    public void Profile_mode_needs_a_fallback_and_other_modes_take_none()
+    {
+        using var engine = _scope.Open();
+        Assert.Throws<ArgumentException>(() => engine.ConfigureExecGate(ExecGateMode.Profile, [_parent.Id]));
+        Assert.Throws<ArgumentException>(() => engine.ConfigureExecGate(ExecGateMode.Log, [_parent.Id], Fallback));
+    }
+
     [Fact]
     public void The_gate_outlives_the_engine_that_configured_it()
     {

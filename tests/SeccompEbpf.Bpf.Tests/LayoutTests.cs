@@ -28,6 +28,7 @@ public sealed partial class LayoutTests
         { "gate_parent", Unsafe.SizeOf<GateParent>() },
         { "gate_config", Unsafe.SizeOf<GateConfig>() },
         { "gate_record", Unsafe.SizeOf<GateRecordValue>() },
+        { "gate_fallback", Unsafe.SizeOf<GateFallbackValue>() },
     };
 
     [Theory]

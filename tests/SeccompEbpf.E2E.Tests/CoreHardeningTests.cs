@@ -120,7 +120,7 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         await Exec.RunAsync("mkfifo", [Path.Join(_config.ProfileDirectory, "fifo.json")]);
         await Exec.RunAsync("mknod", [Path.Join(_config.ProfileDirectory, "chardev.json"), "c", "1", "9"]); // /dev/urandom's numbers
         await _daemon.DisposeAsync();
-        var logOffset = new FileInfo(_containerd.ContainerdLog).Length;
+        var logOffset = _containerd.ContainerdLogLength;
         _daemon = DaemonProcess.Start(_config);
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Profiles loaded ahead", StringComparison.Ordinal), TimeSpan.FromSeconds(120), "the profile directory loaded ahead");
         await _daemon.WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), Patience, "the control socket");
@@ -130,23 +130,15 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
         // Ready before any container asks: binding it costs no compilation on the NRI path.
         var (largeId, _) = await RunAsync("large", "sleep 3600", Profile("large"));
         Assert.Equal("enforced", (await PsAsync()).Single(r => r.GetProperty("containerId").GetString() == largeId).GetProperty("state").GetString());
+        // The veto is the daemon's own answer (a handler stuck on the file would have met containerd's timeout instead,
+        // and been dropped: the log check below); no wall-clock bound, which a loaded machine would break.
         foreach (var special in new[] { "fifo", "chardev" })
-        {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var error = await VetoedAsync(special, Profile(special));
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the {special} veto took {clock.Elapsed}");
-            Assert.Contains("not a regular file", error.Status.Detail);
-        }
+            Assert.Contains("not a regular file", (await VetoedAsync(special, Profile(special))).Status.Detail);
         var gated = await RunAsync("later", GatedProbe, Profile("kill-personality"));
         await ReleaseGateAsync(gated.ContainerId);
         Assert.Equal(137, await ExitCodeAsync(gated.ContainerId));
 
-        string containerdSince;
-        using (var log = new FileStream(_containerd.ContainerdLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-        {
-            log.Seek(logOffset, SeekOrigin.Begin);
-            containerdSince = await new StreamReader(log).ReadToEndAsync();
-        }
+        var containerdSince = await _containerd.ContainerdLogSinceAsync(logOffset);
         Assert.DoesNotContain("closing plugin", containerdSince, StringComparison.Ordinal);
         Assert.DoesNotContain("failed to synchronize", containerdSince, StringComparison.Ordinal);
     }
@@ -217,10 +209,11 @@ public sealed class CoreHardeningTests(ITestOutputHelper output) : IAsyncLifetim
     {
         var fifo = Path.Join(_config.ProfileDirectory, "fifo.json");
         await Exec.RunAsync("mkfifo", [fifo]);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var logOffset = _containerd.ContainerdLogLength;
+        // The daemon's own veto, not containerd's timeout; and the plugin is still registered afterwards.
         var error = await VetoedAsync("fifo", Profile("fifo"));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the FIFO veto took {clock.Elapsed}");
         Assert.Contains("a FIFO, not a regular file", error.Status.Detail);
+        Assert.DoesNotContain("closing plugin", await _containerd.ContainerdLogSinceAsync(logOffset), StringComparison.Ordinal);
 
         var huge = new string('m', 100 * 1024);
         error = await VetoedAsync("huge", new Dictionary<string, string> { ["seccomp-ebpf.io/profile"] = "kill-personality", ["seccomp-ebpf.io/mode"] = huge });

@@ -39,8 +39,11 @@ public sealed class DaemonConfig
 
     private static readonly JsonSerializerOptions WriteOptions = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
 
-    /// <summary>gate.mode (off, log, deny-exec); null keeps the daemon's default.</summary>
+    /// <summary>gate.mode (off, log, deny-exec, profile); null keeps the daemon's default.</summary>
     public string? GateMode { get; set; }
+
+    /// <summary>gate.profile: the fallback of gate mode profile.</summary>
+    public string? GateProfile { get; set; }
 
     public string Write()
     {
@@ -57,7 +60,7 @@ public sealed class DaemonConfig
                 onInvalidPolicy = OnInvalidPolicy == "veto" ? "Veto" : "StartUnmanaged",
                 reloadDebounceMilliseconds = 50,
             },
-            gate = GateMode is null ? null : new { mode = GateMode },
+            gate = GateMode is null ? null : new { mode = GateMode, profile = GateProfile },
         }, WriteOptions);
         File.WriteAllText(ConfigPath, json);
         return ConfigPath;

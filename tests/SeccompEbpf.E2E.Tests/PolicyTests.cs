@@ -349,7 +349,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
         try
         {
             await _daemon.DisposeAsync();
-            var logOffset = new FileInfo(_containerd.ContainerdLog).Length;
+            var logOffset = _containerd.ContainerdLogLength;
             clock.Restart();
             await StartDaemonAsync();
             output.WriteLine($"restart to Synchronize answered and control socket up: {clock.ElapsedMilliseconds} ms");
@@ -357,12 +357,7 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
             output.WriteLine(synchronized.Message);
             output.WriteLine(_daemon.Entries.Last(e => e.Message.StartsWith("Synchronize of ", StringComparison.Ordinal)).Message);
             Assert.DoesNotContain(_daemon.Entries, e => e.Message.Contains("beyond the runtime's request timeout", StringComparison.Ordinal));
-            string containerdSince;
-            using (var log = new FileStream(_containerd.ContainerdLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
-            {
-                log.Seek(logOffset, SeekOrigin.Begin);
-                containerdSince = await new StreamReader(log).ReadToEndAsync();
-            }
+            var containerdSince = await _containerd.ContainerdLogSinceAsync(logOffset);
             Assert.DoesNotContain("failed to synchronize", containerdSince, StringComparison.Ordinal);
             Assert.DoesNotContain("closing plugin", containerdSince, StringComparison.Ordinal);
 
@@ -387,10 +382,78 @@ public sealed class PolicyTests(ITestOutputHelper output) : IAsyncLifetime
 
     private const string EntrypointMarker = "entrypoint-ran";
 
-    private async Task RestartDaemonWithGateAsync(string mode)
+    private async Task RestartDaemonWithGateAsync(string mode, string? fallback = null)
     {
         await _daemon.DisposeAsync();
         _config.GateMode = mode;
+        _config.GateProfile = fallback;
+        await StartDaemonAsync();
+    }
+
+    private async Task WaitUntilRunningAsync(string containerId)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (await StateOfAsync(containerId) != ContainerState.ContainerRunning)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"container {containerId[..12]} not running after {Patience.TotalSeconds} s");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task With_no_daemon_profile_mode_binds_new_containers_to_the_fallback_and_the_next_daemon_applies_their_own_policy()
+    {
+        await RestartDaemonWithGateAsync("profile", "kill-personality");
+        await _daemon.StopAsync();
+
+        // Three containers no daemon sees: each runs its entrypoint, under the fallback from its first instruction.
+        var killed = await RunAsync("fallback-killed", GatedProbe);
+        var annotated = await RunAsync("fallback-annotated", GatedProbe, Profile("log-personality"));
+        var bare = await RunAsync("fallback-bare", GatedProbe);
+        foreach (var id in new[] { killed.ContainerId, annotated.ContainerId, bare.ContainerId })
+            await WaitUntilRunningAsync(id);
+        await ReleaseGateAsync(killed.ContainerId);
+        Assert.Equal(137, (await WaitForExitAsync(killed.ContainerId, Patience)).ExitCode);
+
+        await _daemon.DisposeAsync();
+        await StartDaemonAsync();
+        var gap = await _daemon.WaitForAsync(e => e.Message.Contains("was created while no daemon followed the runtime", StringComparison.Ordinal) && e["Pod"] == "fallback-annotated",
+            Patience, "the gap named with its pod and the fallback");
+        output.WriteLine(gap.Message);
+        Assert.Equal("kill-personality", gap["Fallback"]);
+
+        // The daemon's reconcile puts each running container under its own policy: the annotated one logs personality...
+        var (code, ps, _) = await CliAsync("ps", "--json");
+        Assert.Equal(0, code);
+        var row = JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == annotated.ContainerId);
+        Assert.Equal("enforced", row.GetProperty("state").GetString());
+        Assert.Equal("log-personality", row.GetProperty("profile").GetString());
+        Assert.Equal("kill-personality", row.GetProperty("unprotectedGap").GetProperty("boundTo").GetString());
+        await ReleaseGateAsync(annotated.ContainerId);
+        await WaitForEventsAsync("default/fallback-annotated", e => Is(e, Syscall, "Log"), "personality logged under the container's own profile");
+
+        // ...and the one that selects no profile is unbound: the gate's binding does not outlive the gap.
+        await ReleaseGateAsync(bare.ContainerId);
+        await Task.Delay(1000);
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(annotated.ContainerId));
+        Assert.Equal(ContainerState.ContainerRunning, await StateOfAsync(bare.ContainerId));
+        var (_, table, _) = await CliAsync("ps");
+        Assert.Contains("bound to fallback profile kill-personality by the exec gate (profile)", table, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Profile_mode_with_a_fallback_that_does_not_exist_refuses_to_start_and_names_it()
+    {
+        await _daemon.DisposeAsync();
+        _config.GateMode = "profile";
+        _config.GateProfile = "no-such-profile";
+        _daemon = DaemonProcess.Start(_config, new Dictionary<string, string>());
+        var exit = await _daemon.WaitForExitAsync(Patience);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("gate.profile \"no-such-profile\"", _daemon.Tail(10), StringComparison.Ordinal);
+        _config.GateMode = null;
+        _config.GateProfile = null;
         await StartDaemonAsync();
     }
 

@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using SeccompEbpf.Bpf.Interop;
 using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Profiles.Compiled;
 
 namespace SeccompEbpf.Bpf.Enforcement;
 
@@ -17,10 +18,17 @@ public enum ExecGateMode
 
     /// <summary>The task is killed before the new image runs (recorded too): such a container cannot run its entrypoint.</summary>
     DenyExec = 2,
+
+    /// <summary>
+    /// The kernel binds the container's cgroup to a fallback profile before the new image runs (recorded too); the next
+    /// daemon replaces that binding with the container's own policy. The enforcement programs stay attached meanwhile.
+    /// </summary>
+    Profile = 3,
 }
 
-/// <summary>What the exec gate saw in one cgroup while no daemon vouched for the node.</summary>
-public sealed record ExecGateRecord(ulong CgroupId, ulong Execs, ulong Denied, TimeSpan FirstSinceBoot, TimeSpan LastSinceBoot, int LastPid, string LastComm);
+/// <summary>What the exec gate saw in one cgroup while no daemon vouched for the node (and whether it bound the cgroup to the fallback profile).</summary>
+public sealed record ExecGateRecord(ulong CgroupId, ulong Execs, ulong Denied, TimeSpan FirstSinceBoot, TimeSpan LastSinceBoot, int LastPid, string LastComm,
+    bool BoundToFallback = false);
 
 // The fail-closed exec gate (bpf/lib/gate.h): its program, link and maps are pinned like the rest, so it acts while no
 // daemon runs. Its link lives under <pin root>/gate, apart from links/, which follows the bindings.
@@ -35,14 +43,25 @@ public sealed partial class EnforcementEngine
     /// Sets the gate's mode and the runtime's container cgroup parents (cgroup ids; at most four). Attaches the pinned
     /// exec program unless the mode is <see cref="ExecGateMode.Off"/>, which detaches it. The vouch is kept.
     /// </summary>
-    public void ConfigureExecGate(ExecGateMode mode, IReadOnlyCollection<ulong> containerParents)
+    /// <param name="mode">What to do with an unadmitted container's exec.</param>
+    /// <param name="containerParents">Cgroup ids of the runtime's container cgroup parents.</param>
+    /// <param name="fallback">The profile the kernel binds unadmitted containers to; required by, and only used with, <see cref="ExecGateMode.Profile"/>.</param>
+    /// <returns>What the kernel does with the fallback profile (null unless the mode is profile).</returns>
+    /// <exception cref="EnforcementRefusedException">The fallback cannot be enforced here and OnUnenforceable is Refuse.</exception>
+    public BindingReport? ConfigureExecGate(ExecGateMode mode, IReadOnlyCollection<ulong> containerParents, CompiledProfile? fallback = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (containerParents.Count > GateConfig.MaxParents)
             throw new ArgumentException($"at most {GateConfig.MaxParents} container cgroup parents are supported, got {containerParents.Count}", nameof(containerParents));
+        if ((mode == ExecGateMode.Profile) != (fallback is not null))
+            throw new ArgumentException(mode == ExecGateMode.Profile ? "gate mode profile needs a fallback profile" : $"a fallback profile is only used by gate mode profile, not {mode}", nameof(fallback));
+        BindingReport? report = null;
         lock (_execGate)
         {
             var config = ReadGateConfig();
+            // Armed before the mode says profile, disarmed after it stops saying so: the kernel never binds to slot 0.
+            if (fallback is not null)
+                report = ArmGateFallback(fallback);
             config.Mode = (uint)mode;
             config.Parents = (uint)containerParents.Count;
             int i = 0;
@@ -51,6 +70,8 @@ public sealed partial class EnforcementEngine
             for (; i < GateConfig.MaxParents; i++)
                 config.Parent[i] = default;
             _maps.GateConfig.Update(0u, config);
+            if (fallback is null)
+                DisarmGateFallback();
 
             string link = GateLinkPath;
             if (mode == ExecGateMode.Off)
@@ -66,6 +87,50 @@ public sealed partial class EnforcementEngine
             }
         }
         _logger.LogInformation("exec gate {Mode} for container cgroups below {Parents}", mode, string.Join(", ", containerParents));
+        return report;
+    }
+
+    // The fallback lives in a slot of its own, referenced by the gate as a binding references its slot, so it is never
+    // reclaimed while armed; the enforcement programs stay attached so a binding the gate makes acts at once.
+    private BindingReport ArmGateFallback(CompiledProfile fallback)
+    {
+        var plan = PlanOf(fallback, EnforcementMode.Enforce);
+        if (plan.Refusals.Count > 0)
+            throw new EnforcementRefusedException($"the gate's fallback profile {fallback.Hash[..12]} cannot be enforced (OnUnenforceable={_options.OnUnenforceable}): "
+                                                  + string.Join("; ", plan.Refusals.Take(5)), plan.Refusals);
+        lock (_gate)
+        {
+            var slot = Acquire(plan.Image);
+            try
+            {
+                AttachPrograms();
+                _maps.GateFallback.Update(0u, new GateFallbackValue { Slot = slot.Id });
+            }
+            catch
+            {
+                Release(slot);
+                throw;
+            }
+            if (_gateFallback is { } previous)
+                Release(previous);
+            _gateFallback = slot;
+        }
+        return new BindingReport(0, fallback.Hash, EnforcementMode.Enforce, plan.Report, plan.Exactness.Summary);
+    }
+
+    private void DisarmGateFallback()
+    {
+        lock (_gate)
+        {
+            if (_gateFallback is not { } slot)
+                return;
+            _maps.GateFallback.Update(0u, default(GateFallbackValue));
+            _gateFallback = null;
+            Release(slot);
+            if (_bindings.Count == 0)
+                DetachPrograms();
+        }
+        ReclaimIfMany();
     }
 
     /// <summary>
@@ -119,7 +184,7 @@ public sealed partial class EnforcementEngine
             int end = comm.IndexOf((byte)0);
             drained.Add(new ExecGateRecord(cgroup, value.Execs, value.Denied,
                 TimeSpan.FromTicks((long)(value.FirstNs / 100)), TimeSpan.FromTicks((long)(value.LastNs / 100)),
-                (int)value.LastPid, Encoding.UTF8.GetString(end < 0 ? comm : comm[..end])));
+                (int)value.LastPid, Encoding.UTF8.GetString(end < 0 ? comm : comm[..end]), (value.Flags & GateRecordValue.Bound) != 0));
         }
         return drained;
     }

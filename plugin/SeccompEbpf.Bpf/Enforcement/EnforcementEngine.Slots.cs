@@ -300,8 +300,23 @@ public sealed partial class EnforcementEngine
                         continue;
                     }
                     slot.References++;
-                    _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true);
+                    _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true,
+                        FromGate: (value.Flags & BindingValue.FromGate) != 0);
                     _bindingsPerLevel[value.Level] = _bindingsPerLevel.GetValueOrDefault(value.Level) + 1;
+                }
+                // the exec gate's armed fallback is a reference too, kept until the daemon configures the gate again
+                if (_maps.GateFallback.TryLookup(0u, out GateFallbackValue fallback) && fallback.Slot != 0)
+                {
+                    if (_slotsById.TryGetValue(fallback.Slot, out var slot))
+                    {
+                        slot.References++;
+                        _gateFallback = slot;
+                    }
+                    else
+                    {
+                        _logger.LogWarning("the exec gate's fallback points at missing slot {Slot}; disarming it", fallback.Slot);
+                        _maps.GateFallback.Update(0u, default(GateFallbackValue));
+                    }
                 }
                 // orphans: slots no binding uses (retired by the last engine, or written just before a crash)
                 foreach (var orphan in _slotsById.Values.Where(s => s.References == 0).ToList())
@@ -317,7 +332,7 @@ public sealed partial class EnforcementEngine
                 _logger.LogInformation("adopted {Bindings} bindings and {Slots} profile slots from {PinRoot}", _bindings.Count, _slotsById.Count, _options.PinRoot);
             }
 
-            if (_bindings.Count > 0)
+            if (_bindings.Count > 0 || _gateFallback is not null)
                 AttachPrograms();
             else
                 DetachPrograms();

@@ -22,6 +22,7 @@ public sealed partial class EnforcementEngine : IDisposable
     private readonly Dictionary<string, SlotRecord> _slotsByKey = [];
     private readonly Dictionary<uint, SlotRecord> _slotsById = [];
     private readonly Dictionary<ulong, BindingRecord> _bindings = [];
+    private SlotRecord? _gateFallback; // the exec gate's fallback profile (gate mode profile), or null
     private readonly Dictionary<int, int> _bindingsPerLevel = [];
     private readonly SortedSet<uint> _freeSlotIds = [];
     private uint _nextSlotId = 1;
@@ -137,13 +138,35 @@ public sealed partial class EnforcementEngine : IDisposable
     /// <summary>Decisions reported by the kernel programs (LOG, enforced and audited actions).</summary>
     public ChannelReader<SyscallEvent> Events => _events.Reader;
 
-    /// <summary>The bound containers, including bindings adopted from pinned state.</summary>
+    /// <summary>The bound containers, including bindings adopted from pinned state and those the exec gate made meanwhile.</summary>
     public IReadOnlyList<BindingInfo> Bindings
     {
         get
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             lock (_gate)
-                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, b.Slot.Variant is 1 or 2)).OrderBy(b => b.CgroupId).ToList();
+            {
+                AdoptGateBindings();
+                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, b.Slot.Variant is 1 or 2, b.FromGate)).OrderBy(b => b.CgroupId).ToList();
+            }
+        }
+    }
+
+    // The exec gate (gate mode profile) writes bindings from the kernel while no daemon vouches, which may be while this
+    // engine runs (the daemon was dropped by the runtime): they join the bookkeeping here, so Reconcile sees them.
+    private void AdoptGateBindings()
+    {
+        if (_gateFallback is null)
+            return;
+        foreach (ulong cgroupId in _maps.Bindings.Keys<ulong>())
+        {
+            if (_bindings.ContainsKey(cgroupId) || !_maps.Bindings.TryLookup(cgroupId, out BindingValue value)
+                || (value.Flags & BindingValue.FromGate) == 0 || !_slotsById.TryGetValue(value.Slot, out var slot))
+                continue;
+            slot.References++;
+            _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true, FromGate: true);
+            LevelAdded(value.Level);
+            _logger.LogInformation("adopted the exec gate's binding of cgroup {CgroupId} to its fallback profile {Hash}", cgroupId, slot.Hash[..12]);
         }
     }
 
@@ -172,13 +195,21 @@ public sealed partial class EnforcementEngine : IDisposable
         lock (_gate)
         {
             if (!_bindings.Remove(cgroupId, out var binding))
+            {
+                // made by the exec gate since the last look: not in the bookkeeping, but bound all the same
+                if (_maps.Bindings.TryLookup(cgroupId, out BindingValue value) && (value.Flags & BindingValue.FromGate) != 0)
+                {
+                    _maps.Bindings.Delete(cgroupId);
+                    BindingsChanged();
+                }
                 return;
+            }
             _maps.Bindings.Delete(cgroupId);
             BindingsChanged();
             _maps.LogRate.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
-            if (_bindings.Count == 0)
+            if (_bindings.Count == 0 && _gateFallback is null)
             {
                 DetachPrograms();
                 ClearPendingVerdicts();
@@ -227,7 +258,7 @@ public sealed partial class EnforcementEngine : IDisposable
                 // the one write that switches the container to the new profile
                 _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level });
                 BindingsChanged();
-                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false);
+                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false);
                 if (previous is not null)
                 {
                     LevelRemoved(previous.Level);
@@ -374,7 +405,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal List<RuleKey> RuleKeys { get; } = [];
     }
 
-    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted);
+    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate);
 
     private sealed class Maps(BpfObject obj)
     {
@@ -394,6 +425,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal BpfMap GateConfig { get; } = obj.Map("gate_config");
         internal BpfMap GateAdmitted { get; } = obj.Map("gate_admitted");
         internal BpfMap GateRecords { get; } = obj.Map("gate_records");
+        internal BpfMap GateFallback { get; } = obj.Map("gate_fallback");
         internal BpfMap GraceInner { get; } = obj.Map("grace_inner");
     }
 }

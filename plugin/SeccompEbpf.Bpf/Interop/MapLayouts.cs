@@ -22,6 +22,9 @@ internal struct BindingValue
     public byte Mode;
     public byte Flags;
     public ushort Level;
+
+    /// <summary>SC_BINDING_FROM_GATE: the exec gate bound an unadmitted container to its fallback profile.</summary>
+    internal const byte FromGate = 0x1;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -158,8 +161,18 @@ internal unsafe struct GateRecordValue
     public ulong FirstNs;
     public ulong LastNs;
     public uint LastPid;
-    public uint Pad;
+    public uint Flags;
     public fixed byte Comm[16];
+
+    /// <summary>SC_GATE_RECORD_BOUND: the gate bound the cgroup to the fallback profile.</summary>
+    internal const uint Bound = 0x1;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal struct GateFallbackValue
+{
+    public uint Slot;
+    public uint Pad;
 }
 
 [StructLayout(LayoutKind.Sequential)]

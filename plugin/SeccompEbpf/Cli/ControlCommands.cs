@@ -133,7 +133,9 @@ internal static class ControlCommands
             if (c.Reason is not null)
                 stdout.WriteLine($"    reason: {c.Reason}");
             if (c.UnprotectedGap is { } gap)
-                stdout.WriteLine($"    created while no daemon followed the runtime: {gap.Execs} exec(s), {gap.Denied} denied by the exec gate ({gap.Gate})");
+                stdout.WriteLine($"    created while no daemon followed the runtime: {gap.Execs} exec(s), "
+                                 + (gap.BoundTo is { } fallback ? $"bound to fallback profile {fallback}" : $"{gap.Denied} denied")
+                                 + $" by the exec gate ({gap.Gate})");
             if (c.Exactness is { } x)
             {
                 stdout.WriteLine($"    {x.Arch}: {x.Summary}");

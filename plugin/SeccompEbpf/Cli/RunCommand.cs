@@ -126,7 +126,16 @@ internal static class RunCommand
         var engine = host.Services.GetRequiredService<EngineHost>().Engine;
         // Each preloaded profile is planned for the engine, so its first binding only writes maps (docs/performance.md).
         var planned = preloaded.ContinueWith(_ => PreparePlans(profiles, engine), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-        var gate = host.Services.GetRequiredService<ExecGateKeeper>();
+        ExecGateKeeper gate;
+        try
+        {
+            gate = host.Services.GetRequiredService<ExecGateKeeper>();
+        }
+        catch (GateConfigurationException e)
+        {
+            Console.Error.WriteLine($"seccomp-ebpf run: {e.Message}");
+            return 1;
+        }
         host.Services.GetRequiredService<NriPlugin>().StateChanged += gate.OnConnectionState;
         await host.RunAsync().ConfigureAwait(false);
         return Environment.ExitCode;

@@ -48,7 +48,7 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
                 EnforcementLines(policy?.Report),
                 events.DecisionsOf(container.Id),
                 ExactnessOf(policy?.Report),
-                gate.RecordOf(container.CgroupId) is { } gap ? new UnprotectedGapView(gate.Mode, gap.Execs, gap.Denied, gap.LastPid, gap.LastComm) : null));
+                gate.RecordOf(container.CgroupId) is { } gap ? new UnprotectedGapView(gate.Mode, gap.Execs, gap.Denied, gap.LastPid, gap.LastComm, gap.BoundToFallback ? gate.FallbackProfile : null) : null));
         }
         return views;
     }

@@ -38,7 +38,8 @@ internal sealed record ContainerView(
     UnprotectedGapView? UnprotectedGap = null);
 
 /// <summary>The container was created while no daemon followed the runtime: what the exec gate recorded for it.</summary>
-internal sealed record UnprotectedGapView(string Gate, ulong Execs, ulong Denied, int LastPid, string LastComm);
+/// <param name="BoundTo">The fallback profile the gate bound the container to (gate mode profile), else null.</param>
+internal sealed record UnprotectedGapView(string Gate, ulong Execs, ulong Denied, int LastPid, string LastComm, string? BoundTo = null);
 
 /// <summary>One logged, denied or killed syscall.</summary>
 internal sealed record SyscallEventView(

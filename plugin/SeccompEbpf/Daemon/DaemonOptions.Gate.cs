@@ -12,8 +12,14 @@ internal sealed partial class DaemonOptions
     /// </summary>
     internal sealed class GateSection
     {
-        /// <summary>off, log (default: the exec runs and is recorded) or deny-exec (the entrypoint never runs).</summary>
+        /// <summary>
+        /// off, log (default: the exec runs and is recorded), deny-exec (the entrypoint never runs) or profile (the kernel
+        /// binds the container to <see cref="Profile"/> before its entrypoint runs).
+        /// </summary>
         public string Mode { get; set; } = "log";
+
+        /// <summary>The fallback profile reference (as in the profile annotation) of mode profile.</summary>
+        public string? Profile { get; set; }
 
         /// <summary>
         /// Runtime container cgroup parents, relative to the cgroup2 mount (at most four). Those that exist at start are
@@ -25,13 +31,20 @@ internal sealed partial class DaemonOptions
         {
             "deny-exec" => ExecGateMode.DenyExec,
             "log" => ExecGateMode.Log,
+            "profile" => ExecGateMode.Profile,
             _ => ExecGateMode.Off,
         };
 
         public IEnumerable<string> Validate()
         {
-            if (Mode is not ("off" or "log" or "deny-exec"))
-                yield return $"gate.mode: \"{Mode}\" must be off, log or deny-exec";
+            if (Mode is not ("off" or "log" or "deny-exec" or "profile"))
+                yield return $"gate.mode: \"{Mode}\" must be off, log, deny-exec or profile";
+            else if (Mode == "profile" && string.IsNullOrWhiteSpace(Profile))
+                yield return "gate.profile: gate.mode \"profile\" needs the fallback profile's reference (for example \"runtime/default\")";
+            else if (Mode != "profile" && Profile is not null)
+                yield return $"gate.profile: only used with gate.mode \"profile\", not \"{Mode}\"";
+            if (Profile is { } reference && (reference == "unconfined" || reference.Length > 256))
+                yield return $"gate.profile: \"{(reference.Length > 256 ? reference[..256] + "..." : reference)}\" is not a profile the gate can bind";
             if (ContainerCgroupParents.Count > 4)
                 yield return $"gate.containerCgroupParents: {ContainerCgroupParents.Count} given, at most 4 are supported";
             foreach (var parent in ContainerCgroupParents.Where(p => p.Length == 0 || p.StartsWith('/') || p.Split('/').Contains("..")))

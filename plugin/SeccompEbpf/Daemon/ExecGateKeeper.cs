@@ -1,7 +1,9 @@
 using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Interop;
 using SeccompEbpf.Bpf.Enforcement;
-using SeccompEbpf.Lifecycle;
 using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Lifecycle;
+using SeccompEbpf.Profiles.Compiled;
 using SeccompEbpf.Nri;
 
 namespace SeccompEbpf.Daemon;
@@ -19,6 +21,8 @@ internal sealed partial class ExecGateKeeper : IDisposable
 
     private readonly EnforcementEngine? _engine;
     private readonly ExecGateMode _mode;
+    private readonly string? _fallbackReference;
+    private CompiledProfile? _fallback; // gate mode profile: the version armed in the kernel
     private readonly ILogger<ExecGateKeeper> _logger;
     private readonly Lock _lock = new();
     private readonly List<ulong> _parents = [];
@@ -27,10 +31,12 @@ internal sealed partial class ExecGateKeeper : IDisposable
     private readonly Timer _vouch;
     private bool _vouching;
 
-    public ExecGateKeeper(EngineHost engine, DaemonOptions options, ILogger<ExecGateKeeper> logger)
+    /// <exception cref="GateConfigurationException">Gate mode profile, and its fallback profile cannot be loaded or enforced.</exception>
+    public ExecGateKeeper(EngineHost engine, ProfileStore profiles, DaemonOptions options, ILogger<ExecGateKeeper> logger)
     {
         _engine = engine.Engine;
         _mode = options.Gate.ParsedMode;
+        _fallbackReference = _mode == ExecGateMode.Profile ? options.Gate.Profile : null;
         _logger = logger;
         _vouch = new Timer(_ => Renew(), null, Timeout.Infinite, Timeout.Infinite);
         if (_engine is null)
@@ -42,9 +48,27 @@ internal sealed partial class ExecGateKeeper : IDisposable
             if (Directory.Exists(path))
                 _parents.Add(CgroupFs.IdOf(path));
         }
-        Guard("configuring the exec gate", () =>
+        if (_fallbackReference is not null)
         {
-            _engine.ConfigureExecGate(_mode, _parents);
+            // A fallback that cannot be armed is a configuration error: the gate the operator asked for would not exist.
+            try
+            {
+                _fallback = profiles.Get(_fallbackReference).Compiled;
+                var report = _engine.ConfigureExecGate(_mode, _parents, _fallback);
+                LogFallbackArmed(_fallbackReference, _fallback.Hash[..12], report?.Exactness?.ToString() ?? "not planned");
+            }
+            catch (Exception e) when (e is PolicySelectionException or EnforcementRefusedException or ArgumentException or BpfException)
+            {
+                throw new GateConfigurationException($"gate.profile \"{_fallbackReference}\": {e.Message}", e);
+            }
+            profiles.Changed += OnProfileChanged;
+        }
+        else
+        {
+            Guard("configuring the exec gate", () => _engine.ConfigureExecGate(_mode, _parents));
+        }
+        Guard("reading the exec gate's records", () =>
+        {
             foreach (var record in _engine.DrainExecGateRecords())
             {
                 _unreported[record.CgroupId] = record;
@@ -54,7 +78,26 @@ internal sealed partial class ExecGateKeeper : IDisposable
     }
 
     /// <summary>The configured mode, as the configuration spells it.</summary>
-    public string Mode => _mode switch { ExecGateMode.DenyExec => "deny-exec", ExecGateMode.Log => "log", _ => "off" };
+    public string Mode => _mode switch { ExecGateMode.DenyExec => "deny-exec", ExecGateMode.Log => "log", ExecGateMode.Profile => "profile", _ => "off" };
+
+    /// <summary>The fallback profile of gate mode profile (its reference), else null.</summary>
+    public string? FallbackProfile => _fallbackReference;
+
+    // An edit of the fallback profile re-arms the gate with the new version; a failure keeps the last good one armed.
+    private void OnProfileChanged(LoadedProfile loaded)
+    {
+        if (loaded.Reference != _fallbackReference || _engine is null)
+            return;
+        lock (_lock)
+        {
+            Guard($"re-arming the fallback profile {loaded.Reference}", () =>
+            {
+                _engine.ConfigureExecGate(_mode, _parents, loaded.Compiled);
+                _fallback = loaded.Compiled;
+                LogFallbackArmed(loaded.Reference, loaded.Compiled.Hash[..12], "re-armed after an edit");
+            });
+        }
+    }
 
     /// <summary>What the gate recorded for a cgroup while no daemon vouched (for ps), once matched to a container.</summary>
     public ExecGateRecord? RecordOf(ulong cgroupId)
@@ -97,7 +140,7 @@ internal sealed partial class ExecGateKeeper : IDisposable
         lock (_lock)
             record = _unreported.GetValueOrDefault(cgroupId);
         if (record is not null)
-            LogGap(pod?.Namespace ?? "", pod?.Name ?? "", container, cgroupId, record.Execs, record.Denied, Mode);
+            LogGap(pod?.Namespace ?? "", pod?.Name ?? "", container, cgroupId, record.Execs, record.Denied, Mode, record.BoundToFallback ? _fallbackReference ?? "?" : "none");
     }
 
     /// <summary>A pod's sandbox (pause) process: its cgroup is admitted like a container's. Returns the cgroup id, or 0.</summary>
@@ -190,7 +233,7 @@ internal sealed partial class ExecGateKeeper : IDisposable
             if (_parents.Contains(parent) || _parents.Count >= 4)
                 return;
             _parents.Add(parent);
-            _engine!.ConfigureExecGate(_mode, _parents);
+            _engine!.ConfigureExecGate(_mode, _parents, _fallback);
         }
     }
 
@@ -209,9 +252,15 @@ internal sealed partial class ExecGateKeeper : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Exec gate: cgroup {CgroupId} exec'd {Execs} time(s) while no daemon admitted it ({Denied} denied; last pid {Pid} {Comm})")]
     private partial void LogRecorded(ulong cgroupId, ulong execs, ulong denied, int pid, string comm);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Exec gate: pod {PodNamespace}/{Pod} container {Container} (cgroup {CgroupId}) was created while no daemon followed the runtime: {Execs} exec(s), {Denied} denied (gate {Mode})")]
-    private partial void LogGap(string podNamespace, string pod, string container, ulong cgroupId, ulong execs, ulong denied, string mode);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Exec gate: pod {PodNamespace}/{Pod} container {Container} (cgroup {CgroupId}) was created while no daemon followed the runtime: {Execs} exec(s), {Denied} denied, bound by the gate to fallback profile {Fallback} (gate {Mode})")]
+    private partial void LogGap(string podNamespace, string pod, string container, ulong cgroupId, ulong execs, ulong denied, string mode, string fallback);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Exec gate: fallback profile {Profile} ({Hash}) armed for containers no daemon admitted: {Exactness}")]
+    private partial void LogFallbackArmed(string profile, string hash, string exactness);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Exec gate: {What} failed: {Reason}")]
     private partial void LogFailed(string what, string reason);
 }
+
+/// <summary>The gate's configuration cannot be put in force (its fallback profile cannot be loaded or enforced).</summary>
+internal sealed class GateConfigurationException(string message, Exception inner) : Exception(message, inner);

@@ -45,6 +45,17 @@ public sealed class ContainerdInstance : IAsyncDisposable
     public string NriPluginPath => Path.Join(Root, "nri", "plugins");
     public string LogDirectory => Path.Join(Root, "logs");
     public string ContainerdLog => Path.Join(Root, "containerd.log");
+
+    /// <summary>Where containerd's log ends now: <see cref="ContainerdLogSinceAsync"/> reads what it wrote after.</summary>
+    public long ContainerdLogLength => new FileInfo(ContainerdLog).Length;
+
+    /// <summary>What containerd logged since <paramref name="offset"/> (a <see cref="ContainerdLogLength"/>): it keeps writing meanwhile.</summary>
+    public async Task<string> ContainerdLogSinceAsync(long offset)
+    {
+        using var log = new FileStream(ContainerdLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        log.Seek(offset, SeekOrigin.Begin);
+        return await new StreamReader(log).ReadToEndAsync();
+    }
     public CriConnection Cri { get; }
 
     /// <summary>The running containerd's version (from <c>containerd --version</c>).</summary>
