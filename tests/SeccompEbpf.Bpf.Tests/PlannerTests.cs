@@ -9,7 +9,8 @@ namespace SeccompEbpf.Bpf.Tests;
 /// <summary>The per-action, per-syscall decisions of the planner for kernels with and without BPF LSM (no kernel needed).</summary>
 public sealed class PlannerTests
 {
-    private static KernelCapabilities Kernel(bool lsm) => new("test", "bpf", Enum.GetValues<KernelMechanism>()
+    /// <summary>A recorded kernel: every mechanism but error injection, with or without BPF LSM (also used by TaskCacheTests).</summary>
+    internal static KernelCapabilities Kernel(bool lsm) => new("test", "bpf", Enum.GetValues<KernelMechanism>()
         .Select(m => m switch
         {
             KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup when !lsm => new MechanismProbe(m, false, 1, "refused"),

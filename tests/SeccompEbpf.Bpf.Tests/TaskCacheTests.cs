@@ -150,7 +150,7 @@ public sealed class TaskCacheTests : IDisposable
         var profile = ProfileNamed(name);
         foreach (bool lsm in new[] { false, true })
         {
-            var image = new EnforcementPlanner(Kernel(lsm), UnenforceablePolicy.DegradeToLog).Build(profile, EnforcementMode.Enforce).Image;
+            var image = new EnforcementPlanner(PlannerTests.Kernel(lsm), UnenforceablePolicy.DegradeToLog).Build(profile, EnforcementMode.Enforce).Image;
             foreach (uint arch in new[] { X86_64, I386 })
             {
                 var bitmap = EnforcementEngine.AllowBitmapOf(image, arch);
@@ -175,12 +175,4 @@ public sealed class TaskCacheTests : IDisposable
         [0x7E020000, 8, 0x20000, 0xffffffff, ulong.MaxValue, 1],
         [2, 1, 100000, 0, 0, 0],
     ];
-
-    private static KernelCapabilities Kernel(bool lsm) => new("test", "bpf", Enum.GetValues<KernelMechanism>()
-        .Select(m => m switch
-        {
-            KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup when !lsm => new MechanismProbe(m, false, 1, "refused"),
-            KernelMechanism.FmodRet or KernelMechanism.KprobeOverride => new MechanismProbe(m, false, 22, "refused"),
-            _ => new MechanismProbe(m, true, 0, "ok"),
-        }).ToList());
 }

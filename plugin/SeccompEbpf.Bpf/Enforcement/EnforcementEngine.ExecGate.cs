@@ -95,9 +95,7 @@ public sealed partial class EnforcementEngine
     private BindingReport ArmGateFallback(CompiledProfile fallback)
     {
         var plan = PlanOf(fallback, EnforcementMode.Enforce);
-        if (plan.Refusals.Count > 0)
-            throw new EnforcementRefusedException($"the gate's fallback profile {fallback.Hash[..12]} cannot be enforced (OnUnenforceable={_options.OnUnenforceable}): "
-                                                  + string.Join("; ", plan.Refusals.Take(5)), plan.Refusals);
+        ThrowIfRefused(plan, $"the gate's fallback profile {fallback.Hash[..12]} cannot be enforced");
         lock (_gate)
         {
             var slot = Acquire(plan.Image);

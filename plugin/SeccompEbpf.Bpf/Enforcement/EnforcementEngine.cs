@@ -235,13 +235,7 @@ public sealed partial class EnforcementEngine : IDisposable
         if (cgroupId == 0)
             throw new ArgumentException("cgroup id 0 is not a cgroup", nameof(cgroupId));
         var plan = PlanOf(profile, mode);
-        if (plan.Refusals.Count > 0)
-        {
-            string message = $"profile {profile.Hash[..12]} cannot be enforced on cgroup {cgroupId} (OnUnenforceable={_options.OnUnenforceable}): "
-                             + string.Join("; ", plan.Refusals.Take(5))
-                             + (plan.Refusals.Count > 5 ? $"; and {plan.Refusals.Count - 5} more" : "");
-            throw new EnforcementRefusedException(message, plan.Refusals);
-        }
+        ThrowIfRefused(plan, $"profile {profile.Hash[..12]} cannot be enforced on cgroup {cgroupId}");
         int level = CgroupFs.LevelOf(cgroupId);
         if (level >= 64)
             throw new ArgumentException($"cgroup {cgroupId} is {level} levels deep; at most 63 are supported", nameof(cgroupId));
@@ -275,6 +269,17 @@ public sealed partial class EnforcementEngine : IDisposable
         _logger.LogInformation("bound cgroup {CgroupId} to profile {Hash} ({Mode}){Degraded}", cgroupId, profile.Hash[..12], mode, report.IsDegraded ? ", degraded" : "");
         ReclaimIfMany();
         return report;
+    }
+
+    /// <exception cref="EnforcementRefusedException">The plan refuses some action: the first five refusals, after <paramref name="what"/>.</exception>
+    private void ThrowIfRefused(EnforcementPlanner.Plan plan, string what)
+    {
+        if (plan.Refusals.Count == 0)
+            return;
+        string message = $"{what} (OnUnenforceable={_options.OnUnenforceable}): "
+                         + string.Join("; ", plan.Refusals.Take(5))
+                         + (plan.Refusals.Count > 5 ? $"; and {plan.Refusals.Count - 5} more" : "");
+        throw new EnforcementRefusedException(message, plan.Refusals);
     }
 
     // Plans depend only on the profile, the mode and this engine's fixed capabilities and policy: many containers share
