@@ -77,7 +77,9 @@ public sealed partial class EnforcementEngine : IDisposable
         LibbpfLog.Install(loggers);
         var logger = loggers.CreateLogger<EnforcementEngine>();
         byte[] image = BpfObject.EmbeddedImage();
-        var capabilities = CapabilityProber.Probe(image, logger);
+        var capabilities = options.CapabilityRecordPath is { } record
+            ? CapabilityCache.ProbeOrReuse(record, image, logger, () => CapabilityProber.Probe(image, logger))
+            : CapabilityProber.Probe(image, logger);
         foreach (var required in new[] { KernelMechanism.RawTracepoint, KernelMechanism.RingBuffer })
             if (!capabilities.Has(required))
                 throw new BpfException($"probe {required}", capabilities[required].Errno, $"the engine cannot work without it: {capabilities[required].Detail}");

@@ -47,6 +47,11 @@ public sealed record EngineOptions
     public int LogEventsPerSecondPerContainer { get; init; } = 1000;
     /// <summary>Events buffered for readers of <see cref="EnforcementEngine.Events"/> before new ones are dropped (and counted).</summary>
     public int EventChannelCapacity { get; init; } = 65536;
+    /// <summary>
+    /// Where this boot's probe results are kept for the next engine (a restarted daemon); null probes at every Open.
+    /// The file must be root's; it is used only for the same boot, kernel, LSMs and BPF object.
+    /// </summary>
+    public string? CapabilityRecordPath { get; init; }
 }
 
 /// <summary>A binding as the engine knows it: the container's cgroup, its profile and mode.</summary>

@@ -20,6 +20,18 @@ internal static partial class Interop
         [LibraryImport(Libraries.LibC, EntryPoint = "free")]
         internal static partial void Free(void* pointer);
 
+        [LibraryImport(Libraries.LibC, EntryPoint = "statx", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
+        private static partial int Statx(int directoryFd, string path, int flags, uint mask, byte* buffer);
+
+        /// <summary>The owner's uid of PATH (statx: struct statx is 256 bytes, stx_uid at offset 20), or -1 when it cannot be read.</summary>
+        internal static long OwnerOf(string path)
+        {
+            const int AtFdCwd = -100;
+            const uint StatxUid = 0x8;
+            byte* buffer = stackalloc byte[256];
+            return Statx(AtFdCwd, path, 0, StatxUid, buffer) == 0 ? *(uint*)(buffer + 20) : -1;
+        }
+
         [LibraryImport(Libraries.LibC, EntryPoint = "open", StringMarshalling = StringMarshalling.Utf8, SetLastError = true)]
         internal static partial int Open(string path, int flags);
 

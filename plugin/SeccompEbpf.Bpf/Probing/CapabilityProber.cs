@@ -7,7 +7,7 @@ namespace SeccompEbpf.Bpf.Probing;
 /// <summary>Loads and attaches one tiny program per mechanism (bpf/lib/probes.h) and keeps the kernel's answer.</summary>
 public static partial class CapabilityProber
 {
-    private static readonly string[] ShrinkToOne = ["bindings", "slots", "arch_policy", "syscall_policy", "rules", "allow_bitmaps", "log_rate", "pending"];
+    private static readonly string[] ShrinkToOne = ["bindings", "slots", "arch_policy", "syscall_policy", "rules", "allow_bitmaps", "log_rate", "pending", "gate_admitted", "gate_records"];
 
     /// <summary>Probes the running kernel; needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).</summary>
     public static KernelCapabilities Probe(ILoggerFactory loggers)
@@ -18,16 +18,22 @@ public static partial class CapabilityProber
 
     internal static KernelCapabilities Probe(byte[] image, ILogger logger)
     {
-        var probes = new List<MechanismProbe>
-        {
-            ProbeProgram(image, KernelMechanism.RawTracepoint, "probe_raw_tp"),
-            ProbeProgram(image, KernelMechanism.BtfTracepoint, "probe_tp_btf"),
-            ProbeProgram(image, KernelMechanism.BpfLsm, "probe_lsm"),
-            ProbeProgram(image, KernelMechanism.LsmCgroup, "probe_lsm_cgroup"),
-            ProbeProgram(image, KernelMechanism.FmodRet, "probe_fmod_ret"),
-            ProbeProgram(image, KernelMechanism.KprobeOverride, "probe_kprobe_override"),
-        };
-        probes.AddRange(ProbeSignalAndAncestor(image));
+        // Each probe is its own BPF object, and libbpf parses the kernel's whole BTF for every object it loads (about a
+        // hundred milliseconds each): the program probes run side by side so start-up pays that once per core, not
+        // once per probe. They share nothing: every object has its own maps and filters on this process.
+        Func<IEnumerable<MechanismProbe>>[] programProbes =
+        [
+            () => [ProbeProgram(image, KernelMechanism.RawTracepoint, "probe_raw_tp")],
+            () => [ProbeProgram(image, KernelMechanism.BtfTracepoint, "probe_tp_btf")],
+            () => [ProbeProgram(image, KernelMechanism.BpfLsm, "probe_lsm")],
+            () => [ProbeProgram(image, KernelMechanism.LsmCgroup, "probe_lsm_cgroup")],
+            () => [ProbeProgram(image, KernelMechanism.FmodRet, "probe_fmod_ret")],
+            () => [ProbeProgram(image, KernelMechanism.KprobeOverride, "probe_kprobe_override")],
+            () => ProbeSignalAndAncestor(image).ToList(),
+        ];
+        var found = new IEnumerable<MechanismProbe>[programProbes.Length];
+        Parallel.For(0, programProbes.Length, i => found[i] = programProbes[i]());
+        var probes = found.SelectMany(p => p).ToList();
         probes.Add(ProbeMap(KernelMechanism.RingBuffer, 27));
         probes.Add(ProbeMap(KernelMechanism.TaskStorage, 29));
         probes.Add(ProbeMap(KernelMechanism.CgroupStorage, 32));
@@ -167,7 +173,7 @@ public static partial class CapabilityProber
         return new SafeBpfFdHandle(fd);
     }
 
-    private static string ActiveLsms()
+    internal static string ActiveLsms()
     {
         const string path = "/sys/kernel/security/lsm";
         try
@@ -180,7 +186,7 @@ public static partial class CapabilityProber
         }
     }
 
-    private static string ReadText(string path)
+    internal static string ReadText(string path)
     {
         try { return File.ReadAllText(path).Trim(); }
         catch (IOException) { return "unknown"; }

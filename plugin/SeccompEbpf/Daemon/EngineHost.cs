@@ -18,6 +18,7 @@ internal sealed partial class EngineHost : IDisposable
             PinRoot = options.Enforcement.PinRoot,
             OnUnenforceable = options.Enforcement.OnUnenforceablePolicy,
             LogEventsPerSecondPerContainer = options.Enforcement.LogEventsPerSecondPerContainer,
+            CapabilityRecordPath = CapabilityRecordPath,
         };
         try
         {
@@ -31,6 +32,9 @@ internal sealed partial class EngineHost : IDisposable
             LogUnavailable(logger, e.Message);
         }
     }
+
+    /// <summary>This boot's probe results, so that a restarted daemon skips the probes (tmpfs: gone at reboot).</summary>
+    public const string CapabilityRecordPath = "/run/seccomp-ebpf/kernel-capabilities.json";
 
     /// <summary>The engine's policy for an enforcement.onUnenforceable value.</summary>
     /// <exception cref="InvalidOperationException">Not one of the values; the message names the key and the values.</exception>
