@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using k8s;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -24,54 +25,39 @@ internal sealed partial class KubernetesConnection : IDisposable
         {
             OffReason = "kubernetes.enabled is false";
         }
+        // Without credentials the KubernetesClient assembly is never loaded: it costs a plain containerd host tens of
+        // milliseconds of start-up and megabytes of memory for nothing.
+        else if (section.Kubeconfig is null && !InClusterCredentialsPresent())
+        {
+            OffReason = "no in-cluster service account and no kubernetes.kubeconfig";
+        }
         else
         {
-            try
-            {
-                KubernetesClientConfiguration? config = null;
-                if (section.Kubeconfig is { } path)
-                    config = KubernetesClientConfiguration.BuildConfigFromConfigFile(path);
-                else if (KubernetesClientConfiguration.IsInCluster())
-                    config = KubernetesClientConfiguration.InClusterConfig();
-                if (config is null)
-                {
-                    OffReason = "no in-cluster service account and no kubernetes.kubeconfig";
-                }
-                else
-                {
-                    // Watches stay open for minutes; the per-request timeout is the server's (timeoutSeconds).
-                    config.HttpClientTimeout = Timeout.InfiniteTimeSpan;
-                    Client = new k8s.Kubernetes(config);
-                    Server = config.Host;
-                }
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                OffReason = $"the Kubernetes client configuration could not be loaded: {e.Message}";
-            }
+            OffReason = Connect(section.Kubeconfig);
         }
-        if (Client is not null && NodeName is null && section.WatchPods)
+        if (Server is not null && NodeName is null && section.WatchPods)
         {
             OffReason = "the node name is unknown (set kubernetes.nodeName or $NODE_NAME); pods are not watched";
             PodWatchOff = true;
         }
-        if (section.Activation == KubernetesActivation.On && Client is null)
+        if (section.Activation == KubernetesActivation.On && Server is null)
         {
             // Asked for explicitly: a node silently running without its Kubernetes side would be worse than a restart loop.
             LogRequiredButOff(logger, OffReason ?? "unknown");
             Environment.ExitCode = 2;
             lifetime.StopApplication();
         }
-        else if (Client is null)
+        else if (Server is null)
             LogOff(logger, OffReason ?? "unknown");
         else
             LogOn(logger, Server ?? "?", NodeName ?? "(unknown)", Namespace);
     }
 
     /// <summary>The API client; null when the integration is off.</summary>
-    public IKubernetes? Client { get; }
+    public IKubernetes? Client { get; private set; }
 
-    public string? Server { get; }
+    /// <summary>The API server's address; null exactly when <see cref="Client"/> is.</summary>
+    public string? Server { get; private set; }
 
     public string? NodeName { get; }
 
@@ -83,7 +69,45 @@ internal sealed partial class KubernetesConnection : IDisposable
     /// <summary>True when a client exists but pods cannot be watched (no node name).</summary>
     public bool PodWatchOff { get; }
 
-    public void Dispose() => Client?.Dispose();
+    public void Dispose()
+    {
+        if (Server is not null)
+            DisposeClient();
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DisposeClient() => Client?.Dispose();
+
+    /// <summary>What KubernetesClientConfiguration.IsInCluster looks for, without loading the client.</summary>
+    private static bool InClusterCredentialsPresent()
+        => NonEmpty(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_HOST")) is not null
+            && NonEmpty(Environment.GetEnvironmentVariable("KUBERNETES_SERVICE_PORT")) is not null
+            && File.Exists(ServiceAccountTokenFile);
+
+    private const string ServiceAccountTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+    // Only this method names the client's types (the constructor must not, or building it would load KubernetesClient).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private string? Connect(string? kubeconfig)
+    {
+        try
+        {
+            KubernetesClientConfiguration? config = kubeconfig is not null
+                ? KubernetesClientConfiguration.BuildConfigFromConfigFile(kubeconfig)
+                : KubernetesClientConfiguration.IsInCluster() ? KubernetesClientConfiguration.InClusterConfig() : null;
+            if (config is null)
+                return "the in-cluster service account is incomplete";
+            // Watches stay open for minutes; the per-request timeout is the server's (timeoutSeconds).
+            config.HttpClientTimeout = Timeout.InfiniteTimeSpan;
+            Client = new k8s.Kubernetes(config);
+            Server = config.Host;
+            return null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return $"the Kubernetes client configuration could not be loaded: {e.Message}";
+        }
+    }
 
     private static string? NonEmpty(string? s) => string.IsNullOrWhiteSpace(s) ? null : s;
 

@@ -8,8 +8,11 @@ using SeccompEbpf.Daemon;
 
 namespace SeccompEbpf.Kubernetes;
 
+/// <summary>The object an Event is about (a v1 Pod, ConfigMap or Node); the client's own type is built only to post.</summary>
+internal sealed record InvolvedObject(string Kind, string? Namespace, string Name, string? Uid);
+
 /// <summary>An Event to post: on which object, Normal or Warning, why, and what happened.</summary>
-internal sealed record PendingEvent(V1ObjectReference InvolvedObject, string Type, string Reason, string Message);
+internal sealed record PendingEvent(InvolvedObject InvolvedObject, string Type, string Reason, string Message);
 
 /// <summary>
 /// Posts Kubernetes Events from a bounded background queue: <see cref="Post"/> never blocks and never throws, so
@@ -38,7 +41,7 @@ internal sealed partial class KubernetesEventRecorder : BackgroundService
         _connection = connection;
         _logger = logger;
         _perMinute = options.Kubernetes.EventsPerMinute;
-        Enabled = connection.Client is not null && options.Kubernetes.Events;
+        Enabled = connection.Server is not null && options.Kubernetes.Events;
     }
 
     public bool Enabled { get; }
@@ -49,21 +52,19 @@ internal sealed partial class KubernetesEventRecorder : BackgroundService
     public long Failed => Interlocked.Read(ref _failedCount);
 
     /// <summary>An object reference for a pod (uid may be empty when unknown).</summary>
-    public static V1ObjectReference Pod(string @namespace, string name, string? uid) =>
-        new() { ApiVersion = "v1", Kind = "Pod", NamespaceProperty = @namespace, Name = name, Uid = string.IsNullOrEmpty(uid) ? null : uid };
+    public static InvolvedObject Pod(string @namespace, string name, string? uid) => new("Pod", @namespace, name, string.IsNullOrEmpty(uid) ? null : uid);
 
-    public static V1ObjectReference ConfigMap(string @namespace, string name, string? uid) =>
-        new() { ApiVersion = "v1", Kind = "ConfigMap", NamespaceProperty = @namespace, Name = name, Uid = string.IsNullOrEmpty(uid) ? null : uid };
+    public static InvolvedObject ConfigMap(string @namespace, string name, string? uid) => new("ConfigMap", @namespace, name, string.IsNullOrEmpty(uid) ? null : uid);
 
-    public static V1ObjectReference Node(string name) => new() { ApiVersion = "v1", Kind = "Node", Name = name };
+    public static InvolvedObject Node(string name) => new("Node", null, name, null);
 
-    public void Post(V1ObjectReference involved, string type, string reason, string message)
+    public void Post(InvolvedObject involved, string type, string reason, string message)
     {
         if (!Enabled)
             return;
         if (message.Length > 1024)
             message = message[..1021] + "...";
-        var key = ($"{involved.Kind}/{involved.NamespaceProperty}/{involved.Name}/{involved.Uid}", reason, message);
+        var key = ($"{involved.Kind}/{involved.Namespace}/{involved.Name}/{involved.Uid}", reason, message);
         var now = DateTime.UtcNow;
         if (_recent.TryGetValue(key, out var last) && now - last < FoldWindow)
         {
@@ -94,7 +95,7 @@ internal sealed partial class KubernetesEventRecorder : BackgroundService
                 if (_posted.Count >= _perMinute)
                 {
                     Interlocked.Increment(ref _droppedCount);
-                    LogRateLimited(pending.Reason, pending.InvolvedObject.Kind, pending.InvolvedObject.NamespaceProperty, pending.InvolvedObject.Name);
+                    LogRateLimited(pending.Reason, pending.InvolvedObject.Kind, pending.InvolvedObject.Namespace, pending.InvolvedObject.Name);
                     continue;
                 }
                 _posted.Enqueue(now);
@@ -110,12 +111,13 @@ internal sealed partial class KubernetesEventRecorder : BackgroundService
     {
         var node = _connection.NodeName ?? Environment.MachineName;
         // Node events live in "default", as kubelet's do.
-        var ns = pending.InvolvedObject.NamespaceProperty ?? "default";
+        var involved = pending.InvolvedObject;
+        var ns = involved.Namespace ?? "default";
         var now = DateTime.UtcNow;
         var body = new Corev1Event
         {
             Metadata = new V1ObjectMeta { GenerateName = $"{pending.InvolvedObject.Name}.", NamespaceProperty = ns },
-            InvolvedObject = pending.InvolvedObject,
+            InvolvedObject = new V1ObjectReference { ApiVersion = "v1", Kind = involved.Kind, NamespaceProperty = involved.Namespace, Name = involved.Name, Uid = involved.Uid },
             Type = pending.Type,
             Reason = pending.Reason,
             Message = pending.Message,
