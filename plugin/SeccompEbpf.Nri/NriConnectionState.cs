@@ -15,5 +15,13 @@ public abstract record NriConnectionState
     public sealed record Synchronized(int Pods, int Containers) : NriConnectionState;
 
     /// <summary>The connection ended; <paramref name="Reason"/> says why.</summary>
-    public sealed record Disconnected(string Reason, Exception? Error) : NriConnectionState;
+    public sealed record Disconnected(string Reason, Exception? Error) : NriConnectionState
+    {
+        // The reason already says what happened; a reconnecting plugin logs this every second, so no stack traces.
+        /// <inheritdoc/>
+        public override string ToString()
+            => Error is null || Reason.Contains(Error.Message, StringComparison.Ordinal)
+                ? $"Disconnected: {Reason}"
+                : $"Disconnected: {Reason} ({Error.GetType().Name}: {Error.Message})";
+    }
 }
