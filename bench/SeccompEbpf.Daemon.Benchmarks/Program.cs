@@ -49,24 +49,24 @@ Console.WriteLine($"daemon {daemonPath} {label}; env: {(environment.Count == 0 ?
 Console.WriteLine($"scratch cgroup {cgroups.Root}, work dir {work}; {Environment.ProcessorCount} CPUs");
 
 // --- cold: a fresh process per run ---
-var connected = new List<double>();
-var registerPlugin = new List<double>();
-var configured = new List<double>();
-var synchronized = new List<double>();
-var firstCreate = new List<double>();
-var firstStart = new List<double>();
-var firstBoth = new List<double>();
-var secondStart = new List<double>();
+// Runs alternate between a node's first start of the boot (no capability record: every probe program is loaded) and a
+// restart (an upgrade or a crash: the record of this boot is reused). Pins are detached before each run either way.
+const string CapabilityRecord = "/run/seccomp-ebpf/kernel-capabilities.json"; // the daemon's EngineHost.CapabilityRecordPath
+var firstOfBoot = new ColdFigures();
+var restart = new ColdFigures();
 var idleRss = new List<double>();
 for (int run = 0; run < coldRuns; run++)
 {
+    var figures = run % 2 == 0 ? firstOfBoot : restart;
+    if (figures == firstOfBoot)
+        File.Delete(CapabilityRecord);
     var (daemon, times) = await DaemonUnderTest.StartAsync(daemonPath, Path.Join(work, $"cold{run}"), environment, CancellationToken.None);
     await using (daemon)
     {
-        connected.Add(times.ConnectedMs);
-        registerPlugin.Add(times.RegisterPluginMs);
-        configured.Add(times.ConfigureAnsweredMs);
-        synchronized.Add(times.SynchronizeAnsweredMs);
+        figures.Connected.Add(times.ConnectedMs);
+        figures.RegisterPlugin.Add(times.RegisterPluginMs);
+        figures.Configured.Add(times.ConfigureAnsweredMs);
+        figures.Synchronized.Add(times.SynchronizeAnsweredMs);
 
         var pod = DaemonUnderTest.Pod($"cold{run}", "runtime/default");
         var first = DaemonUnderTest.Container(pod, "first", cgroups.PidOf(0));
@@ -75,15 +75,15 @@ for (int run = 0; run < coldRuns; run++)
         long t1 = Stopwatch.GetTimestamp();
         await daemon.StartContainerAsync(pod, first);
         long t2 = Stopwatch.GetTimestamp();
-        firstCreate.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
-        firstStart.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
-        firstBoth.Add(Stopwatch.GetElapsedTime(t0, t2).TotalMilliseconds);
+        figures.FirstCreate.Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+        figures.FirstStart.Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+        figures.FirstBoth.Add(Stopwatch.GetElapsedTime(t0, t2).TotalMilliseconds);
 
         var second = DaemonUnderTest.Container(pod, "second", cgroups.PidOf(1));
         await daemon.CreateContainerAsync(pod, second);
         long t3 = Stopwatch.GetTimestamp();
         await daemon.StartContainerAsync(pod, second);
-        secondStart.Add(Stopwatch.GetElapsedTime(t3).TotalMilliseconds);
+        figures.SecondStart.Add(Stopwatch.GetElapsedTime(t3).TotalMilliseconds);
         await daemon.WaitForBoundAsync(2, TimeSpan.FromSeconds(10));
         await daemon.RemoveContainerAsync(pod, first);
         await daemon.RemoveContainerAsync(pod, second);
@@ -94,16 +94,21 @@ for (int run = 0; run < coldRuns; run++)
     }
 }
 
-Console.WriteLine();
-Console.WriteLine($"cold, {coldRuns} fresh daemon processes (ms from spawn; first event = first CreateContainer + StartContainer with a binding):");
-Print("  spawn -> connected", connected, "ms");
-Print("  spawn -> RegisterPlugin", registerPlugin, "ms");
-Print("  spawn -> Configure answered", configured, "ms");
-Print("  spawn -> Synchronize answered", synchronized, "ms");
-Print("  first CreateContainer", firstCreate, "ms");
-Print("  first StartContainer", firstStart, "ms");
-Print("  first Create+Start", firstBoth, "ms");
-Print("  second StartContainer", secondStart, "ms");
+foreach (var (kind, figures) in new[] { ("first start of the boot (no capability record)", firstOfBoot), ("restart (this boot's capability record reused)", restart) })
+{
+    if (figures.Synchronized.Count == 0)
+        continue;
+    Console.WriteLine();
+    Console.WriteLine($"cold, {figures.Synchronized.Count} fresh daemon processes, {kind} (ms from spawn; first event = first CreateContainer + StartContainer with a binding):");
+    Print("  spawn -> connected", figures.Connected, "ms");
+    Print("  spawn -> RegisterPlugin", figures.RegisterPlugin, "ms");
+    Print("  spawn -> Configure answered", figures.Configured, "ms");
+    Print("  spawn -> Synchronize answered", figures.Synchronized, "ms");
+    Print("  first CreateContainer", figures.FirstCreate, "ms");
+    Print("  first StartContainer", figures.FirstStart, "ms");
+    Print("  first Create+Start", figures.FirstBoth, "ms");
+    Print("  second StartContainer", figures.SecondStart, "ms");
+}
 
 // --- warm and RSS: one daemon ---
 {
@@ -202,4 +207,17 @@ static void Print(string what, IReadOnlyCollection<double> values, string unit)
         ? $"p50 {P(0.50).ToString(f)}  p90 {P(0.90).ToString(f)}  p99 {P(0.99).ToString(f)}  p99.9 {P(0.999).ToString(f)}  max {sorted[^1].ToString(f)}"
         : $"min {sorted[0].ToString(f)}  p50 {P(0.50).ToString(f)}  max {sorted[^1].ToString(f)}  (all: {string.Join(' ', values.Select(v => v.ToString(f)))})";
     Console.WriteLine($"{what,-46} {unit,-2}  n={sorted.Length,-5} {line}");
+}
+
+/// <summary>What the cold runs of one kind measured.</summary>
+internal sealed class ColdFigures
+{
+    public List<double> Connected { get; } = [];
+    public List<double> RegisterPlugin { get; } = [];
+    public List<double> Configured { get; } = [];
+    public List<double> Synchronized { get; } = [];
+    public List<double> FirstCreate { get; } = [];
+    public List<double> FirstStart { get; } = [];
+    public List<double> FirstBoth { get; } = [];
+    public List<double> SecondStart { get; } = [];
 }
