@@ -66,6 +66,10 @@ public sealed partial class KubernetesMetricsTests(ITestOutputHelper output) : K
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Contains("\"ready\":true", await ready.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/nope")).StatusCode);
+
+        // Without an API server the client library is never loaded, even after pods, events and scrapes (its start-up
+        // time and memory are for clusters only: docs/performance.md).
+        Assert.DoesNotContain("KubernetesClient.dll", File.ReadAllText($"/proc/{Daemon.Pid}/maps"));
     }
 
     [GeneratedRegex("""(?m)^seccomp_ebpf_decisions_total\{namespace="default",pod="scraped",container="probe",container_id="[0-9a-f]{12}",action="Log"\} (?<count>\d+)$""")]
