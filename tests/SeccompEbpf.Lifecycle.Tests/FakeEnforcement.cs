@@ -57,9 +57,9 @@ internal sealed class FakeEnforcement : IEnforcement
             _calls.Clear();
     }
 
-    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore("bind", cgroupId, profile, mode);
+    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => BindCore("bind", cgroupId, profile, mode);
 
-    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore("rebind", cgroupId, profile, mode);
+    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => BindCore("rebind", cgroupId, profile, mode);
 
     private BindingReport BindCore(string operation, ulong cgroupId, CompiledProfile profile, EnforcementMode mode)
     {
