@@ -53,12 +53,13 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                 named.Add(syscall.Nr);
                 string scope = SyscallTable.Describe(arch.AuditArch, syscall.Nr);
                 int firstRule = rules.Count;
-                var stopped = floor?.Stops(arch.AuditArch, syscall.Nr);
                 foreach (var rule in syscall.Rules)
-                    rules.AddRange(ToRuleEntries(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, rule.Action), floorVerdict: stopped)));
+                    rules.AddRange(ToRuleEntries(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, rule.Action),
+                        floorVerdict: floor?.Stops(arch.AuditArch, syscall, rule.Action))));
                 var value = new SyscallValue
                 {
-                    Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, syscall.Fallback), floorVerdict: stopped),
+                    Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, syscall.Fallback),
+                        floorVerdict: floor?.Stops(arch.AuditArch, syscall, syscall.Fallback)),
                     RuleCount = (uint)(rules.Count - firstRule),
                     FirstRule = (uint)firstRule,
                 };
@@ -126,7 +127,12 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         {
             foreach (uint nr in floor.Representatives(arch.AuditArch, arch))
             {
-                if (ActionsOf(arch, nr).Any(a => a.Kind != SeccompAction.Allow) && floor.Stops(arch.AuditArch, nr) is null)
+                if (SeccompFloor.FindSyscall(arch, nr) is { } syscall)
+                {
+                    if (syscall.Rules.Select(r => r.Action).Append(syscall.Fallback).Any(a => a.Kind != SeccompAction.Allow && floor.Stops(arch.AuditArch, syscall, a) is null))
+                        return true;
+                }
+                else if (ActionsOf(arch, nr).Any(a => a.Kind != SeccompAction.Allow) && floor.Stops(arch.AuditArch, nr) is null)
                     return true;
             }
         }
@@ -204,11 +210,12 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                 foreach (var (name, nr) in numbers)
                 {
                     var actions = new List<ActionExactness>();
-                    var stopped = floor?.Stops(arch.AuditArch, nr);
+                    named.TryGetValue(nr, out var namedSyscall);
                     void Add(CompiledAction action, ActionOrigin origin, bool fromDefault)
                     {
                         if (actions.Any(a => a.Action == action && a.Origin == origin))
                             return;
+                        var stopped = namedSyscall is not null ? floor?.Stops(arch.AuditArch, namedSyscall, action) : floor?.Stops(arch.AuditArch, nr);
                         if (stopped is { } verdict && action.Kind is not (SeccompAction.Allow or SeccompAction.Log))
                             actions.Add(new ActionExactness(action, origin, Exactness.ExactBeforeEntry, verdict.ToString()));
                         else

@@ -34,6 +34,26 @@ public sealed record SeccompFloor(CompiledProfile Profile, string Source)
         return IsStopping(action) ? new FloorVerdict(action) : null;
     }
 
+    /// <summary>
+    /// What the floor does with <paramref name="action"/> of the profile's <paramref name="syscall"/>: stopped when
+    /// the floor stops the syscall whatever its arguments, or when the floor decides the syscall exactly as the profile
+    /// does (the same rules, the same fallback: runtime/default under RuntimeDefault) and the action is a stopping one.
+    /// </summary>
+    internal FloorVerdict? Stops(uint auditArch, CompiledSyscall syscall, CompiledAction action)
+    {
+        if (Stops(auditArch, syscall.Nr) is { } verdict)
+            return verdict;
+        if (!IsStopping(action))
+            return null;
+        var arch = Profile.Arches.FirstOrDefault(a => a.AuditArch == auditArch);
+        var mine = arch is null ? null : FindSyscall(arch, syscall.Nr);
+        return mine is not null && SameDecision(mine, syscall) ? new FloorVerdict(action) : null;
+    }
+
+    private static bool SameDecision(CompiledSyscall a, CompiledSyscall b)
+        => a.Fallback == b.Fallback && a.Rules.Count == b.Rules.Count
+           && a.Rules.Zip(b.Rules).All(pair => pair.First.Action == pair.Second.Action && pair.First.Checks.SequenceEqual(pair.Second.Checks));
+
     internal static CompiledSyscall? FindSyscall(CompiledArch arch, uint nr)
     {
         // Syscalls are sorted by Nr (CompiledArch's contract)

@@ -38,11 +38,9 @@ internal sealed partial class SeccompFloorReader(IReadOnlyList<string> bundleRoo
                 LogNoBundle(container.Name, container.Id, pid);
                 return null;
             }
-            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
-            if (!document.RootElement.TryGetProperty("linux", out var linux) || linux.ValueKind != JsonValueKind.Object
-                || !linux.TryGetProperty("seccomp", out var seccomp) || seccomp.ValueKind != JsonValueKind.Object)
+            if (SeccompOfSpec(File.ReadAllBytes(path), out _) is not { } seccomp)
                 return null; // unconfined: no kernel seccomp filter
-            return Compile(seccomp.GetRawText(), $"bundle {path}", container);
+            return Compile(seccomp, $"bundle {path}", container);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
         {
@@ -75,6 +73,19 @@ internal sealed partial class SeccompFloorReader(IReadOnlyList<string> bundleRoo
             }
         }
         return bundleRoots.Select(root => Path.Combine(root, containerId, "config.json")).FirstOrDefault(File.Exists);
+    }
+
+    /// <summary>The <c>linux.seccomp</c> object of an OCI runtime spec as JSON text, or null when it has none; <paramref name="isSpec"/>: the document is a spec at all (has ociVersion or linux).</summary>
+    /// <exception cref="JsonException">Not JSON.</exception>
+    internal static string? SeccompOfSpec(byte[] utf8, out bool isSpec)
+    {
+        using var document = JsonDocument.Parse(utf8);
+        var root = document.RootElement;
+        isSpec = root.ValueKind == JsonValueKind.Object && (root.TryGetProperty("ociVersion", out _) || root.TryGetProperty("linux", out _));
+        if (!isSpec || !root.TryGetProperty("linux", out var linux) || linux.ValueKind != JsonValueKind.Object
+            || !linux.TryGetProperty("seccomp", out var seccomp) || seccomp.ValueKind != JsonValueKind.Object)
+            return null;
+        return seccomp.GetRawText();
     }
 
     private static int? ParentOf(int pid)
