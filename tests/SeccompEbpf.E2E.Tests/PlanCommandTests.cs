@@ -75,6 +75,15 @@ public sealed class PlanCommandTests
     }
 
     [Fact]
+    public void RuntimeDefaultUnderContainerd21sRuntimeDefaultNeedsNoSysEnter()
+    {
+        var (code, output, error) = Run("runtime/default", "--floor", Floor("containerd-2.1.9-runtime-default.config.json"), "--assume", "no-lsm", "--on-unenforceable", "refuse");
+        Assert.True(code == 0, error);
+        Assert.Contains("sys_enter: not needed", output);
+        Assert.Contains("x86_64   exact 362 (kernel seccomp 70) · after-entry 0 · not prevented 0 · no sys_enter", output);
+    }
+
+    [Fact]
     public void AFloorThatAnswersWithAnotherErrnoIsListed()
     {
         var (code, output, error) = Run(Profile("fine-grained.json"), "--floor", "runtime/default", "--assume", "no-lsm");

@@ -200,6 +200,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
     /// </summary>
     internal ExactnessPlan Classify(CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor = null)
     {
+        bool needsSysEnter = NeedsSysEnter(profile, floor);
         var arches = new List<ArchExactness>();
         foreach (var arch in profile.Arches)
         {
@@ -232,10 +233,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                         Add(arch.DefaultAction, ActionOrigin.DefaultAction, fromDefault: true);
                     syscalls.Add(new SyscallExactness(name, nr, actions));
                 }
-                arches.Add(new ArchExactness(archName, syscalls));
+                arches.Add(new ArchExactness(archName, syscalls, needsSysEnter));
             }
         }
-        return new ExactnessPlan(profile.Hash, mode, policy, arches, NeedsSysEnter(profile, floor), floor?.Source);
+        return new ExactnessPlan(profile.Hash, mode, policy, arches, needsSysEnter, floor?.Source);
     }
 
     /// <summary>The syscall tables seccomp sees under one AUDIT_ARCH: x86_64's also carries the x32 numbers (bit 0x40000000).</summary>

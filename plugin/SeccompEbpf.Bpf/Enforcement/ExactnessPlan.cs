@@ -50,11 +50,11 @@ public sealed record SyscallExactness(string Name, uint Nr, IReadOnlyList<Action
     public bool ByKernelSeccomp => Actions.Any(a => a.KernelSeccomp is not null);
 }
 
-/// <summary>Every syscall of one ABI (x86_64, x32, i386, aarch64).</summary>
-public sealed record ArchExactness(string Arch, IReadOnlyList<SyscallExactness> Syscalls)
+/// <summary>Every syscall of one ABI (x86_64, x32, i386, aarch64); NeedsSysEnter is the whole plan's (one program serves every ABI).</summary>
+public sealed record ArchExactness(string Arch, IReadOnlyList<SyscallExactness> Syscalls, bool NeedsSysEnter = true)
 {
     /// <summary>Counts and names per class.</summary>
-    public ExactnessSummary Summary => ExactnessSummary.Of(Arch, Syscalls);
+    public ExactnessSummary Summary => ExactnessSummary.Of(Arch, Syscalls, NeedsSysEnter);
 }
 
 /// <summary>Syscall counts per class for one ABI, with the names of those not exact.</summary>
