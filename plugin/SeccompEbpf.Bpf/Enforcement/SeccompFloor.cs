@@ -8,7 +8,7 @@ namespace SeccompEbpf.Bpf.Enforcement;
 /// stops never reaches the BPF programs: for it the floor's action is what the container observes.
 /// </summary>
 /// <param name="Profile">The filter, compiled as runc builds it.</param>
-/// <param name="Source">Where it was read, e.g. "bundle /run/containerd/.../config.json" (for logs and plan output).</param>
+/// <param name="Source">What kind of source it was read from, e.g. "task bundle config.json" (shared by every container with this floor; for logs and plan output).</param>
 public sealed record SeccompFloor(CompiledProfile Profile, string Source)
 {
     /// <summary>

@@ -31,8 +31,10 @@ internal sealed partial class SeccompFloorReader(IReadOnlyList<string> bundleRoo
     {
         try
         {
+            // Sources name the kind, not the file: plans (and their explanations) are shared by every container with
+            // the same floor content. The file is logged per container.
             if (container.Linux?.SeccompPolicy is { } policy && !string.IsNullOrEmpty(policy.DefaultAction))
-                return Compile(FromNri(policy).ToJsonString(), $"NRI seccomp_policy of container {container.Id}", container);
+                return Compile(FromNri(policy).ToJsonString(), "NRI seccomp_policy", container);
             if (BundleConfig(container.Id, pid) is not { } path)
             {
                 LogNoBundle(container.Name, container.Id, pid);
@@ -40,10 +42,12 @@ internal sealed partial class SeccompFloorReader(IReadOnlyList<string> bundleRoo
             }
             if (SeccompOfSpec(File.ReadAllBytes(path), out _) is not { } seccomp)
                 return null; // unconfined: no kernel seccomp filter
-            return Compile(seccomp, $"bundle {path}", container);
+            LogBundle(container.Name, container.Id, path);
+            return Compile(seccomp, "task bundle config.json", container);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
+            // whatever goes wrong reading someone else's file, the container is planned without a floor, never failed
             LogUnreadable(container.Name, container.Id, e.Message);
             return null;
         }
@@ -107,7 +111,7 @@ internal sealed partial class SeccompFloorReader(IReadOnlyList<string> bundleRoo
     {
         string key = Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json)));
         if (_compiled.TryGetValue(key, out var known))
-            return known is null ? null : known with { Source = source };
+            return known;
         SeccompFloor? floor = null;
         var parsed = ProfileParser.Parse(json);
         var errors = parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.Format(source)).ToList();
@@ -163,6 +167,9 @@ internal sealed partial class SeccompFloorReader(IReadOnlyList<string> bundleRoo
         json["syscalls"] = syscalls;
         return json;
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Container {Container} ({ContainerId}): kernel seccomp floor read from {Path}")]
+    private partial void LogBundle(string container, string containerId, string path);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Container {Container} ({ContainerId}) pid {Pid}: no task bundle config.json found; planned without a kernel seccomp floor")]
     private partial void LogNoBundle(string container, string containerId, int pid);
