@@ -52,6 +52,64 @@ public sealed class PlanCommandTests
         Assert.Contains("Errno(1) for default action (x86_64)", output);
     }
 
+    private static string Floor(string name) => Path.Join(TestPaths.RepoRoot, "tests", "Shared", "floors", name);
+
+    [Fact]
+    public void AFloorFromARealBundleMakesWhatItStopsExactAndSaysWhatIsLeft()
+    {
+        // containerd 1.7.24's RuntimeDefault still allows io_uring, which runtime/default denies
+        var (code, output, error) = Run("runtime/default", "--floor", Floor("containerd-1.7.24-runtime-default.config.json"), "--assume", "no-lsm");
+        Assert.True(code == 0, error);
+        Assert.Contains("kernel seccomp floor ", output);
+        Assert.Contains("sys_enter: needed", output);
+        Assert.Contains("\n  not prevented (3): io_uring_setup io_uring_enter io_uring_register\n", output);
+        Assert.Matches(@"x86_64   exact 359 \(kernel seccomp \d+\) · after-entry 0 · not prevented 3", output);
+
+        var (dockerCode, docker, dockerError) = Run(Profile("docker-default.json"), "--floor", Floor("containerd-1.7.24-runtime-default.config.json"),
+            "--assume", "no-lsm", "--on-unenforceable", "refuse", "--json");
+        Assert.True(dockerCode == 0, dockerError);
+        using var doc = JsonDocument.Parse(docker);
+        Assert.False(doc.RootElement.GetProperty("needsSysEnter").GetBoolean());
+        Assert.Equal(0, doc.RootElement.GetProperty("summary").GetProperty("notPrevented").GetInt32());
+        Assert.True(doc.RootElement.GetProperty("summary").GetProperty("kernelSeccomp").GetInt32() > 60);
+    }
+
+    [Fact]
+    public void RuntimeDefaultUnderContainerd21sRuntimeDefaultNeedsNoSysEnter()
+    {
+        var (code, output, error) = Run("runtime/default", "--floor", Floor("containerd-2.1.9-runtime-default.config.json"), "--assume", "no-lsm", "--on-unenforceable", "refuse");
+        Assert.True(code == 0, error);
+        Assert.Contains("sys_enter: not needed", output);
+        Assert.Contains("x86_64   exact 362 (kernel seccomp 70) · after-entry 0 · not prevented 0 · no sys_enter", output);
+    }
+
+    [Fact]
+    public void AFloorThatAnswersWithAnotherErrnoIsListed()
+    {
+        var (code, output, error) = Run(Profile("fine-grained.json"), "--floor", "runtime/default", "--assume", "no-lsm");
+        Assert.True(code == 0, error);
+        Assert.Contains("kernel seccomp answers differently from the profile", output);
+        Assert.Contains("    bpf: profile Errno(38), kernel seccomp Errno(1)", output);
+    }
+
+    [Fact]
+    public void AnUnconfinedSpecOrAMissingFloorIsAnError()
+    {
+        string spec = Path.Join(Path.GetTempPath(), $"unconfined-{Guid.NewGuid():N}.json");
+        File.WriteAllText(spec, """{"ociVersion":"1.1.0","linux":{"namespaces":[]}}""");
+        try
+        {
+            var (code, _, error) = Run("runtime/default", "--floor", spec, "--assume", "no-lsm");
+            Assert.Equal(1, code);
+            Assert.Contains("has no linux.seccomp", error);
+        }
+        finally
+        {
+            File.Delete(spec);
+        }
+        Assert.Equal(1, Run("runtime/default", "--floor", "no-such-floor", "--assume", "no-lsm").Code);
+    }
+
     [Fact]
     public void BadArgumentsAreUsageErrors()
     {

@@ -5,7 +5,7 @@ using SeccompEbpf.Profiles.Compiled;
 namespace SeccompEbpf.Lifecycle.Tests;
 
 /// <summary>One call the controller made on the engine.</summary>
-internal sealed record EngineCall(string Operation, ulong CgroupId, string? ProfileHash = null, EnforcementMode? Mode = null);
+internal sealed record EngineCall(string Operation, ulong CgroupId, string? ProfileHash = null, EnforcementMode? Mode = null, string? FloorHash = null);
 
 /// <summary>
 /// Stands in for the BPF engine: keeps bindings in a dictionary, records every call, and throws at Bind/Rebind when
@@ -57,15 +57,15 @@ internal sealed class FakeEnforcement : IEnforcement
             _calls.Clear();
     }
 
-    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore("bind", cgroupId, profile, mode);
+    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => BindCore("bind", cgroupId, profile, mode, floor);
 
-    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore("rebind", cgroupId, profile, mode);
+    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => BindCore("rebind", cgroupId, profile, mode, floor);
 
-    private BindingReport BindCore(string operation, ulong cgroupId, CompiledProfile profile, EnforcementMode mode)
+    private BindingReport BindCore(string operation, ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor)
     {
         lock (_lock)
         {
-            _calls.Add(new EngineCall(operation, cgroupId, profile.Hash, mode));
+            _calls.Add(new EngineCall(operation, cgroupId, profile.Hash, mode, floor?.Profile.Hash));
             if (ThrowAtBind is { } e)
                 throw e;
             // As the real engine: Bind and Rebind both replace whatever the cgroup had.

@@ -72,8 +72,8 @@ public sealed class PolicyBinderTests
     private sealed class FailingUnbind(IEnforcement inner) : IEnforcement
     {
         public IReadOnlyList<BindingInfo> Bindings => inner.Bindings;
-        public BindingReport Bind(ulong cgroupId, Profiles.Compiled.CompiledProfile profile, EnforcementMode mode) => inner.Bind(cgroupId, profile, mode);
-        public BindingReport Rebind(ulong cgroupId, Profiles.Compiled.CompiledProfile profile, EnforcementMode mode) => inner.Rebind(cgroupId, profile, mode);
+        public BindingReport Bind(ulong cgroupId, Profiles.Compiled.CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => inner.Bind(cgroupId, profile, mode, floor);
+        public BindingReport Rebind(ulong cgroupId, Profiles.Compiled.CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => inner.Rebind(cgroupId, profile, mode, floor);
         public void Unbind(ulong cgroupId) => throw new InvalidOperationException("bpf_map_delete_elem(bindings): No such device");
     }
 }

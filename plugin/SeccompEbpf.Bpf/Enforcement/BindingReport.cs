@@ -21,6 +21,8 @@ public enum EnforcementMechanism
     AuditLog,
     /// <summary>Cannot be enforced here; Bind refused the profile.</summary>
     Refused,
+    /// <summary>The container's own kernel seccomp filter stops the syscall before entry; no BPF work.</summary>
+    KernelSeccomp,
 }
 
 /// <summary>How one action of the profile, for one syscall (or for a class of syscalls), is enforced.</summary>

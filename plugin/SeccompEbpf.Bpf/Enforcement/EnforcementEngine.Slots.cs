@@ -278,7 +278,9 @@ public sealed partial class EnforcementEngine
                     {
                         hash = new string((sbyte*)value.Hash, 0, 64);
                     }
-                    var slot = new SlotRecord(id, $"{hash}/{value.Variant}", hash, value.Variant);
+                    // a floor's slot serves only containers with that floor, which the slot does not record: never shared again
+                    string key = (value.Variant & ProfileImage.FloorBit) != 0 ? $"{hash}/{value.Variant}/adopted-{id}" : $"{hash}/{value.Variant}";
+                    var slot = new SlotRecord(id, key, hash, value.Variant);
                     _slotsByKey[slot.Key] = slot;
                     _slotsById[id] = slot;
                 }
@@ -301,7 +303,7 @@ public sealed partial class EnforcementEngine
                     }
                     slot.References++;
                     _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true,
-                        FromGate: (value.Flags & BindingValue.FromGate) != 0);
+                        FromGate: (value.Flags & BindingValue.FromGate) != 0, NeedsSysEnter: true);
                     _bindingsPerLevel[value.Level] = _bindingsPerLevel.GetValueOrDefault(value.Level) + 1;
                 }
                 // the exec gate's armed fallback is a reference too, kept until the daemon configures the gate again
@@ -332,7 +334,7 @@ public sealed partial class EnforcementEngine
                 _logger.LogInformation("adopted {Bindings} bindings and {Slots} profile slots from {PinRoot}", _bindings.Count, _slotsById.Count, _options.PinRoot);
             }
 
-            if (_bindings.Count > 0 || _gateFallback is not null)
+            if (ProgramsNeeded)
                 AttachPrograms();
             else
                 DetachPrograms();

@@ -149,7 +149,7 @@ public sealed partial class EnforcementEngine : IDisposable
             lock (_gate)
             {
                 AdoptGateBindings();
-                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, b.Slot.Variant is 1 or 2, b.FromGate)).OrderBy(b => b.CgroupId).ToList();
+                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, (b.Slot.Variant & ~ProfileImage.FloorBit) is 1 or 2, b.FromGate)).OrderBy(b => b.CgroupId).ToList();
             }
         }
     }
@@ -166,31 +166,35 @@ public sealed partial class EnforcementEngine : IDisposable
                 || (value.Flags & BindingValue.FromGate) == 0 || !_slotsById.TryGetValue(value.Slot, out var slot))
                 continue;
             slot.References++;
-            _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true, FromGate: true);
+            _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true, FromGate: true, NeedsSysEnter: true);
             LevelAdded(value.Level);
             _logger.LogInformation("adopted the exec gate's binding of cgroup {CgroupId} to its fallback profile {Hash}", cgroupId, slot.Hash[..12]);
         }
     }
 
-    /// <summary>Binds a profile to a cgroup (and its descendants); an existing binding is replaced atomically, as by Rebind.</summary>
+    /// <summary>
+    /// Binds a profile to a cgroup (and its descendants); an existing binding is replaced atomically, as by Rebind.
+    /// <paramref name="floor"/> is the container's own kernel seccomp filter: what it stops is exact with no BPF work,
+    /// and a binding left with nothing to do keeps sys_enter detached.
+    /// </summary>
     /// <exception cref="EnforcementRefusedException">Some action cannot be enforced here and OnUnenforceable is Refuse.</exception>
-    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore(cgroupId, profile, mode);
+    public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor = null) => BindCore(cgroupId, profile, mode, floor);
 
     /// <summary>
     /// Plans <paramref name="profile"/> for <paramref name="mode"/> now, so that its first binding (a container's
     /// StartContainer) only writes maps. Planning is pure and cached per profile and mode; binding plans on a miss.
     /// </summary>
-    public void Prepare(CompiledProfile profile, EnforcementMode mode)
+    public void Prepare(CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(profile);
-        _ = PlanOf(profile, mode);
+        _ = PlanOf(profile, mode, floor);
     }
 
     /// <summary>Replaces a binding's profile or mode atomically: the new profile is built in fresh slots, switched with one map write, then the old slots are freed.</summary>
-    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => BindCore(cgroupId, profile, mode);
+    public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor = null) => BindCore(cgroupId, profile, mode, floor);
 
-    /// <summary>Removes a binding; the last one detaches the kernel programs. Unknown ids are ignored.</summary>
+    /// <summary>Removes a binding; the last one that needs them detaches the kernel programs. Unknown ids are ignored.</summary>
     public void Unbind(ulong cgroupId)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -211,7 +215,7 @@ public sealed partial class EnforcementEngine : IDisposable
             _maps.LogRate.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
-            if (_bindings.Count == 0 && _gateFallback is null)
+            if (!ProgramsNeeded)
             {
                 DetachPrograms();
                 ClearPendingVerdicts();
@@ -230,13 +234,19 @@ public sealed partial class EnforcementEngine : IDisposable
             ReclaimRetired();
     }
 
-    private BindingReport BindCore(ulong cgroupId, CompiledProfile profile, EnforcementMode mode)
+    /// <summary>
+    /// Some binding needs the enforcement programs: one whose plan leaves sys_enter work (bindings adopted from pinned
+    /// state or made by the exec gate count as needing it: their floor is not known), or the armed exec gate fallback.
+    /// </summary>
+    private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter);
+
+    private BindingReport BindCore(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(profile);
         if (cgroupId == 0)
             throw new ArgumentException("cgroup id 0 is not a cgroup", nameof(cgroupId));
-        var plan = PlanOf(profile, mode);
+        var plan = PlanOf(profile, mode, floor);
         ThrowIfRefused(plan, $"profile {profile.Hash[..12]} cannot be enforced on cgroup {cgroupId}");
         int level = CgroupFs.LevelOf(cgroupId);
         if (level >= 64)
@@ -248,17 +258,24 @@ public sealed partial class EnforcementEngine : IDisposable
             var slot = Acquire(plan.Image);
             try
             {
-                AttachPrograms();
+                if (plan.NeedsSysEnter)
+                    AttachPrograms();
                 _bindings.TryGetValue(cgroupId, out var previous);
                 LevelAdded(level);
                 // the one write that switches the container to the new profile
                 _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level });
                 BindingsChanged();
-                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false);
+                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, plan.NeedsSysEnter);
                 if (previous is not null)
                 {
                     LevelRemoved(previous.Level);
                     Release(previous.Slot);
+                }
+                if (!ProgramsNeeded)
+                {
+                    // the entry stays, so a later binding that attaches sys_enter finds this container decided alike
+                    DetachPrograms();
+                    ClearPendingVerdicts();
                 }
             }
             catch
@@ -268,7 +285,8 @@ public sealed partial class EnforcementEngine : IDisposable
                 throw;
             }
         }
-        _logger.LogInformation("bound cgroup {CgroupId} to profile {Hash} ({Mode}){Degraded}", cgroupId, profile.Hash[..12], mode, report.IsDegraded ? ", degraded" : "");
+        _logger.LogInformation("bound cgroup {CgroupId} to profile {Hash} ({Mode}){Degraded}{Floor}", cgroupId, profile.Hash[..12], mode, report.IsDegraded ? ", degraded" : "",
+            floor is null ? "" : $", kernel seccomp floor {floor.Profile.Hash[..12]} from {floor.Source}" + (plan.NeedsSysEnter ? "" : ": no sys_enter work"));
         ReclaimIfMany();
         return report;
     }
@@ -286,16 +304,18 @@ public sealed partial class EnforcementEngine : IDisposable
 
     // Plans depend only on the profile, the mode and this engine's fixed capabilities and policy: many containers share
     // a profile, so binding them (a restart's reconcile binds every running one) plans each profile once.
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Hash, EnforcementMode Mode), (CompiledProfile Profile, EnforcementPlanner.Plan Plan)> _plans = new();
+    // A floor (the container's kernel seccomp filter) is part of the key: containers of one pod security profile share it.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Hash, EnforcementMode Mode, string? Floor), (CompiledProfile Profile, EnforcementPlanner.Plan Plan)> _plans = new();
 
-    private EnforcementPlanner.Plan PlanOf(CompiledProfile profile, EnforcementMode mode)
+    private EnforcementPlanner.Plan PlanOf(CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor = null)
     {
-        if (_plans.TryGetValue((profile.Hash, mode), out var cached) && ReferenceEquals(cached.Profile, profile))
+        var key = (profile.Hash, mode, floor?.Profile.Hash);
+        if (_plans.TryGetValue(key, out var cached) && ReferenceEquals(cached.Profile, profile))
             return cached.Plan;
-        var plan = _planner.Build(profile, mode);
+        var plan = _planner.Build(profile, mode, floor);
         if (_plans.Count >= 256)
             _plans.Clear(); // profiles come and go with edits; a bound keeps stale versions from piling up
-        _plans[(profile.Hash, mode)] = (profile, plan);
+        _plans[key] = (profile, plan);
         return plan;
     }
 
@@ -412,7 +432,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal List<RuleKey> RuleKeys { get; } = [];
     }
 
-    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate);
+    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool NeedsSysEnter);
 
     private sealed class Maps(BpfObject obj)
     {

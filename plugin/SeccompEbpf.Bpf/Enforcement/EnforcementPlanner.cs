@@ -16,22 +16,30 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
     internal const uint RuleContinues = 0x80000000;    // SC_RULE_CONTINUES
     private const ushort Enosys = 38;
 
-    internal sealed record Plan(ProfileImage Image, IReadOnlyList<ActionEnforcement> Report, IReadOnlyList<string> Refusals, ExactnessPlan Exactness);
+    /// <summary>
+    /// The planner's result. NeedsSysEnter: some syscall the container can make gets an action other than ALLOW that
+    /// its kernel seccomp floor does not already stop, so the sys_enter program (and the hooks it hands verdicts to)
+    /// must run for this binding.
+    /// </summary>
+    internal sealed record Plan(ProfileImage Image, IReadOnlyList<ActionEnforcement> Report, IReadOnlyList<string> Refusals, ExactnessPlan Exactness, bool NeedsSysEnter);
 
-    private sealed class Context(EnforcementMode mode)
+    private sealed class Context(EnforcementMode mode, SeccompFloor? floor)
     {
         internal EnforcementMode Mode { get; } = mode;
+        internal SeccompFloor? Floor { get; } = floor;
         internal List<ActionEnforcement> Report { get; } = [];
         internal HashSet<string> Reported { get; } = [];
         internal List<string> Refusals { get; } = [];
         internal bool Degraded { get; set; }
     }
 
-    internal Plan Build(CompiledProfile profile, EnforcementMode mode)
+    /// <summary>Plans a profile; <paramref name="floor"/> is the container's own kernel seccomp filter, or null: what it stops needs no BPF work and is exact.</summary>
+    internal Plan Build(CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor = null)
     {
         Validate(profile);
-        var context = new Context(mode);
-        var badArch = Resolve(context, profile.BadArchAction, SyscallTable.AuditArchX86_64, null, "architectures the profile does not list", preventable: false, fromDefault: false);
+        var context = new Context(mode, floor);
+        var badArch = Resolve(context, profile.BadArchAction, SyscallTable.AuditArchX86_64, null, "architectures the profile does not list", preventable: false, fromDefault: false,
+            floorVerdict: floor is null ? null : FloorCoversOtherArches(floor, profile));
 
         var archEntries = new List<(uint, ArchValue)>();
         var syscallEntries = new List<(uint, uint, SyscallValue)>();
@@ -46,19 +54,23 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                 string scope = SyscallTable.Describe(arch.AuditArch, syscall.Nr);
                 int firstRule = rules.Count;
                 foreach (var rule in syscall.Rules)
-                    rules.AddRange(ToRuleEntries(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, rule.Action))));
+                    rules.AddRange(ToRuleEntries(rule, Resolve(context, rule.Action, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, rule.Action),
+                        floorVerdict: floor?.Stops(arch.AuditArch, syscall, rule.Action))));
                 var value = new SyscallValue
                 {
-                    Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, syscall.Fallback)),
+                    Fallback = Resolve(context, syscall.Fallback, arch.AuditArch, syscall.Nr, scope, preventable: true, IsDefault(arch, syscall.Fallback),
+                        floorVerdict: floor?.Stops(arch.AuditArch, syscall, syscall.Fallback)),
                     RuleCount = (uint)(rules.Count - firstRule),
                     FirstRule = (uint)firstRule,
                 };
                 syscallEntries.Add((arch.AuditArch, syscall.Nr, value));
             }
 
-            var defaultAction = ResolveClass(context, arch.DefaultAction, arch.AuditArch, $"default action ({archName})");
+            var defaultAction = ResolveClass(context, arch.DefaultAction, arch.AuditArch, $"default action ({archName})",
+                floor is null ? null : FloorCoversClass(floor, arch, enosysClass: false));
             var enosysAction = arch.EnosysFromNr is { } from
-                ? ResolveClass(context, CompiledAction.Errno(Enosys), arch.AuditArch, $"syscalls numbered {from} and above, newer than the profile ({archName})")
+                ? ResolveClass(context, CompiledAction.Errno(Enosys), arch.AuditArch, $"syscalls numbered {from} and above, newer than the profile ({archName})",
+                    floor is null ? null : FloorCoversClass(floor, arch, enosysClass: true))
                 : default;
             archEntries.Add((arch.AuditArch, new ArchValue
             {
@@ -73,8 +85,8 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
             {
                 foreach (uint nr in LsmHookTable.CoveredNumbers(arch.AuditArch))
                 {
-                    if (named.Contains(nr))
-                        continue;
+                    if (named.Contains(nr) || floor?.Stops(arch.AuditArch, nr) is not null)
+                        continue; // the floor stops it before entry: no hook work for it
                     bool newer = arch.EnosysFromNr is { } limit && nr >= limit;
                     var requested = newer ? CompiledAction.Errno(Enosys) : arch.DefaultAction;
                     if (PreventingHooks(requested, arch.AuditArch, nr) is null)
@@ -91,14 +103,94 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         var image = new ProfileImage
         {
             Hash = profile.Hash,
-            Variant = mode == EnforcementMode.Audit ? 3u
-                : context.Degraded ? policy switch { UnenforceablePolicy.DegradeToKill => 1u, _ => 2u } : 0u,
+            Variant = (mode == EnforcementMode.Audit ? 3u
+                : context.Degraded ? policy switch { UnenforceablePolicy.DegradeToKill => 1u, _ => 2u } : 0u) | (floor is null ? 0 : ProfileImage.FloorBit),
+            FloorHash = floor?.Profile.Hash,
             BadArchAction = badArch,
         };
         image.Arches.AddRange(archEntries);
         image.Syscalls.AddRange(syscallEntries);
         image.Rules.AddRange(rules);
-        return new Plan(image, context.Report, context.Refusals, Classify(profile, mode));
+        return new Plan(image, context.Report, context.Refusals, Classify(profile, mode, floor), NeedsSysEnter(profile, floor));
+    }
+
+    /// <summary>
+    /// Whether any syscall of any architecture gets an action other than ALLOW that the floor does not stop first.
+    /// Decided over <see cref="SeccompFloor.Representatives"/>, so numbers outside the syscall tables count too.
+    /// Without a floor the answer stays yes: the per-container decision counters (ps) come from sys_enter.
+    /// </summary>
+    internal static bool NeedsSysEnter(CompiledProfile profile, SeccompFloor? floor)
+    {
+        if (floor is null)
+            return true;
+        foreach (var arch in profile.Arches)
+        {
+            foreach (uint nr in floor.Representatives(arch.AuditArch, arch))
+            {
+                if (SeccompFloor.FindSyscall(arch, nr) is { } syscall)
+                {
+                    if (syscall.Rules.Select(r => r.Action).Append(syscall.Fallback).Any(a => a.Kind != SeccompAction.Allow && floor.Stops(arch.AuditArch, syscall, a) is null))
+                        return true;
+                }
+                else if (ActionsOf(arch, nr).Any(a => a.Kind != SeccompAction.Allow) && floor.Stops(arch.AuditArch, nr) is null)
+                    return true;
+            }
+        }
+        return profile.BadArchAction.Kind != SeccompAction.Allow && FloorCoversOtherArches(floor, profile) is null;
+    }
+
+    /// <summary>The actions the profile can give (arch, nr): its rules and fallback, the ENOSYS stub, or the default.</summary>
+    private static IEnumerable<CompiledAction> ActionsOf(CompiledArch arch, uint nr)
+    {
+        if (SeccompFloor.FindSyscall(arch, nr) is { } syscall)
+            return syscall.Rules.Select(r => r.Action).Append(syscall.Fallback);
+        if (arch.EnosysFromNr is { } from && nr >= from)
+            return [CompiledAction.Errno(Enosys)];
+        return [arch.DefaultAction];
+    }
+
+    /// <summary>The floor's verdict when it stops every number of a class of the profile's arch (default or ENOSYS stub), else null.</summary>
+    private static FloorVerdict? FloorCoversClass(SeccompFloor floor, CompiledArch arch, bool enosysClass)
+    {
+        var verdicts = new List<FloorVerdict>();
+        foreach (uint nr in floor.Representatives(arch.AuditArch, arch))
+        {
+            if (SeccompFloor.FindSyscall(arch, nr) is not null)
+                continue;
+            bool inEnosys = arch.EnosysFromNr is { } from && nr >= from;
+            if (inEnosys != enosysClass)
+                continue;
+            if (floor.Stops(arch.AuditArch, nr) is not { } verdict)
+                return null;
+            verdicts.Add(verdict);
+        }
+        return Merge(verdicts);
+    }
+
+    /// <summary>The floor's verdict when it stops every syscall of every architecture the profile does not list, else null.</summary>
+    private static FloorVerdict? FloorCoversOtherArches(SeccompFloor floor, CompiledProfile profile)
+    {
+        if (!SeccompFloor.IsStopping(floor.Profile.BadArchAction))
+            return null; // an architecture neither lists
+        var verdicts = new List<FloorVerdict> { new(floor.Profile.BadArchAction) };
+        foreach (var arch in floor.Profile.Arches.Where(f => profile.Arches.All(a => a.AuditArch != f.AuditArch)))
+        {
+            foreach (uint nr in floor.Representatives(arch.AuditArch, null))
+            {
+                if (floor.Stops(arch.AuditArch, nr) is not { } verdict)
+                    return null;
+                verdicts.Add(verdict);
+            }
+        }
+        return Merge(verdicts);
+    }
+
+    private static FloorVerdict? Merge(List<FloorVerdict> verdicts)
+    {
+        if (verdicts.Count == 0)
+            return null; // an empty class: nothing to cover, and nothing to say
+        var actions = verdicts.Select(v => v.Action).Distinct().ToList();
+        return new FloorVerdict(actions.Count == 1 ? actions[0] : null);
     }
 
     /// <summary>
@@ -106,8 +198,9 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
     /// architecture's table. Computed from the same decisions as the image (PreventingHooks, the policy), so what
     /// plan/ps/metrics claim is what the kernel programs do.
     /// </summary>
-    internal ExactnessPlan Classify(CompiledProfile profile, EnforcementMode mode)
+    internal ExactnessPlan Classify(CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor = null)
     {
+        bool needsSysEnter = NeedsSysEnter(profile, floor);
         var arches = new List<ArchExactness>();
         foreach (var arch in profile.Arches)
         {
@@ -118,9 +211,15 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                 foreach (var (name, nr) in numbers)
                 {
                     var actions = new List<ActionExactness>();
+                    named.TryGetValue(nr, out var namedSyscall);
                     void Add(CompiledAction action, ActionOrigin origin, bool fromDefault)
                     {
-                        if (!actions.Any(a => a.Action == action && a.Origin == origin))
+                        if (actions.Any(a => a.Action == action && a.Origin == origin))
+                            return;
+                        var stopped = namedSyscall is not null ? floor?.Stops(arch.AuditArch, namedSyscall, action) : floor?.Stops(arch.AuditArch, nr);
+                        if (stopped is { } verdict && action.Kind is not (SeccompAction.Allow or SeccompAction.Log))
+                            actions.Add(new ActionExactness(action, origin, Exactness.ExactBeforeEntry, verdict.ToString()));
+                        else
                             actions.Add(new ActionExactness(action, origin, ClassOf(action, arch.AuditArch, nr, mode, fromDefault)));
                     }
                     if (named.TryGetValue(nr, out var syscall))
@@ -134,10 +233,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
                         Add(arch.DefaultAction, ActionOrigin.DefaultAction, fromDefault: true);
                     syscalls.Add(new SyscallExactness(name, nr, actions));
                 }
-                arches.Add(new ArchExactness(archName, syscalls));
+                arches.Add(new ArchExactness(archName, syscalls, needsSysEnter));
             }
         }
-        return new ExactnessPlan(profile.Hash, mode, policy, arches);
+        return new ExactnessPlan(profile.Hash, mode, policy, arches, needsSysEnter, floor?.Source);
     }
 
     /// <summary>The syscall tables seccomp sees under one AUDIT_ARCH: x86_64's also carries the x32 numbers (bit 0x40000000).</summary>
@@ -240,8 +339,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         => syscall.Rules.Sum(r => Math.Max(1, (r.Checks.Count + ChecksPerEntry - 1) / ChecksPerEntry));
 
     /// <summary>An action for a class of syscalls (default, ENOSYS stub): preventable only for LSM-table syscalls, which get their own entries.</summary>
-    private ScAction ResolveClass(Context context, CompiledAction requested, uint auditArch, string scope)
+    private ScAction ResolveClass(Context context, CompiledAction requested, uint auditArch, string scope, FloorVerdict? floorVerdict)
     {
+        if (floorVerdict is not null)
+            return Resolve(context, requested, auditArch, null, scope, preventable: false, fromDefault: true, floorVerdict: floorVerdict);
         bool partlyPrevented = capabilities.CanPreventSyscalls && context.Mode == EnforcementMode.Enforce && NeedsPrevention(requested.Kind);
         string prefix = partlyPrevented
             ? $"the {LsmHookTable.SyscallCount} syscalls of the LSM hook table are stopped at their hook; for the others: "
@@ -249,7 +350,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         return Resolve(context, requested, auditArch, null, scope, preventable: false, fromDefault: true, prefix);
     }
 
-    private ScAction Resolve(Context context, CompiledAction requested, uint auditArch, uint? nr, string scope, bool preventable, bool fromDefault, string prefix = "")
+    private ScAction Resolve(Context context, CompiledAction requested, uint auditArch, uint? nr, string scope, bool preventable, bool fromDefault, string prefix = "", FloorVerdict? floorVerdict = null)
     {
         var kind = requested.Kind;
         string what = $"{requested} for {scope}";
@@ -257,6 +358,15 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
 
         if (kind == SeccompAction.Allow)
             return Exact();
+        if (floorVerdict is { } floor && kind != SeccompAction.Log)
+        {
+            // Never reaches sys_enter: the kernel ran the container's own filter first. The entry stays as written
+            // (it is never consulted), so the image does not depend on the floor beyond the LSM entries left out.
+            string differs = floor.Action == requested ? "" : $"; the container observes the floor's {floor} instead of {requested}";
+            Add(context, scope, requested, floor.Action ?? requested, EnforcementMechanism.KernelSeccomp,
+                $"{what}: stopped before entry by the container's own kernel seccomp filter ({context.Floor?.Source}){differs}");
+            return Exact();
+        }
         if (kind == SeccompAction.Log)
         {
             Add(context, scope, requested, requested, EnforcementMechanism.RingBufferLog, $"{what}: allowed and logged from sys_enter (rate-limited per container)");

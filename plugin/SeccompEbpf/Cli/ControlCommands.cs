@@ -143,6 +143,8 @@ internal static class ControlCommands
                     stdout.WriteLine($"    after entry: {Names(x.AfterEntrySyscalls)}");
                 if (x.NotPrevented > 0)
                     stdout.WriteLine($"    not prevented: {Names(x.NotPreventedSyscalls)}");
+                if (x.FloorDiffersSyscalls is { Count: > 0 } differs)
+                    stdout.WriteLine($"    kernel seccomp answers differently from the profile: {Names(differs)}");
             }
             foreach (var line in c.Enforcement)
                 stdout.WriteLine($"    {line.Action,-14} {line.Mechanism}{(line.Exact ? "" : " (not exact)")}{(line.Note is null ? "" : ": " + line.Note)}{(line.Syscalls.Count > 0 ? $" [{string.Join(",", line.Syscalls.Take(8))}{(line.Syscalls.Count > 8 ? ",…" : "")}]" : "")}");

@@ -27,7 +27,7 @@ internal static partial class ProfileCommand
 
     private static int PlanVerb(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var o = ParseOptions(args, ["--mode", "--on-unenforceable", "--assume", "--caps", "--kernel"], ["--json"]);
+        var o = ParseOptions(args, ["--mode", "--on-unenforceable", "--assume", "--caps", "--kernel", "--floor"], ["--json"]);
         var mode = o.Values.GetValueOrDefault("--mode", "enforce") switch
         {
             "enforce" => EnforcementMode.Enforce,
@@ -47,6 +47,13 @@ internal static partial class ProfileCommand
 
         if (CompileReference(o.File, context, stderr) is not { } profile)
             return 1;
+        SeccompFloor? floor = null;
+        if (o.Values.TryGetValue("--floor", out string? floorReference))
+        {
+            if (CompileFloor(floorReference, context, stderr) is not { } compiledFloor)
+                return 1;
+            floor = new SeccompFloor(compiledFloor, floorReference);
+        }
 
         KernelCapabilities capabilities;
         if (o.Values.TryGetValue("--assume", out string? assumed))
@@ -73,7 +80,7 @@ internal static partial class ProfileCommand
         ProfilePlan plan;
         try
         {
-            plan = EnforcementPlans.Plan(capabilities, policy, profile, mode);
+            plan = EnforcementPlans.Plan(capabilities, policy, profile, mode, floor);
         }
         catch (ArgumentException e)
         {
@@ -88,6 +95,50 @@ internal static partial class ProfileCommand
         if (!sysEnter)
             stderr.WriteLine($"seccomp-ebpf profile plan: raw_tp/sys_enter is unavailable here ({capabilities[KernelMechanism.RawTracepoint].Detail}): the daemon can enforce nothing on this kernel");
         return plan.Refusals.Count > 0 || !sysEnter ? 1 : 0;
+    }
+
+    /// <summary>
+    /// The kernel seccomp floor for --floor: an OCI runtime spec (a task bundle's config.json: its linux.seccomp, or
+    /// none when it has no filter), else a profile file or reference as for the profile itself.
+    /// </summary>
+    private static CompiledProfile? CompileFloor(string reference, CompileContext context, TextWriter stderr)
+    {
+        if (File.Exists(reference))
+        {
+            string? seccomp;
+            try
+            {
+                seccomp = SeccompFloorReader.SeccompOfSpec(File.ReadAllBytes(reference), out bool isSpec);
+                if (isSpec && seccomp is null)
+                {
+                    stderr.WriteLine($"seccomp-ebpf profile plan: --floor {reference}: the OCI spec has no linux.seccomp (the container runs unconfined): no floor to plan with");
+                    return null;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+            {
+                stderr.WriteLine($"seccomp-ebpf profile plan: --floor {reference}: {e.Message}");
+                return null;
+            }
+            if (seccomp is not null)
+            {
+                var parsed = ProfileParser.Parse(seccomp);
+                foreach (var d in parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error))
+                    stderr.WriteLine(d.Format($"{reference} (linux.seccomp)"));
+                if (parsed.Profile is null)
+                    return null;
+                try
+                {
+                    return ProfileCompiler.Compile(parsed.Profile, context).Profile;
+                }
+                catch (ProfileException e)
+                {
+                    stderr.WriteLine($"{reference} (linux.seccomp): {e.Message}");
+                    return null;
+                }
+            }
+        }
+        return CompileReference(reference, context, stderr);
     }
 
     /// <summary>A file path as given, else a reference as the annotation takes it (built-in, NAME, localhost/PATH) under the default roots.</summary>
@@ -166,6 +217,11 @@ internal static partial class ProfileCommand
         var exactness = plan.Exactness;
         stdout.WriteLine($"profile {reference} ({profile.Hash[..12]}), mode {exactness.Mode.ToString().ToLowerInvariant()}, onUnenforceable {policyName}");
         stdout.WriteLine($"kernel {capabilities.KernelRelease}: {Mechanisms(capabilities)}");
+        if (exactness.FloorSource is { } floor)
+            stdout.WriteLine($"kernel seccomp floor {floor}: syscalls it stops before entry are exact (kernel seccomp) with no BPF work");
+        stdout.WriteLine(exactness.NeedsSysEnter
+            ? "sys_enter: needed (some action is left for the BPF programs)"
+            : "sys_enter: not needed (the kernel seccomp floor stops every syscall the profile denies; the binding attaches nothing)");
         var native = exactness.Summary;
         foreach (var arch in exactness.Arches.OrderBy(a => a.Arch == native.Arch ? 0 : 1))
             stdout.WriteLine($"{arch.Arch,-8} {arch.Summary}");
@@ -177,6 +233,18 @@ internal static partial class ProfileCommand
             var names = syscalls.Where(s => s.Class == cls).Select(s => s.Name).ToList();
             if (names.Count > 0 || cls != Exactness.Refused)
                 stdout.WriteLine($"  {ClassName(cls)} ({names.Count}): {string.Join(" ", names)}");
+        }
+        if (exactness.FloorSource is not null)
+        {
+            var byFloor = syscalls.Where(s => s.Class == Exactness.ExactBeforeEntry && s.ByKernelSeccomp).Select(s => s.Name).ToList();
+            stdout.WriteLine($"  of the exact, kernel seccomp ({byFloor.Count}): {string.Join(" ", byFloor)}");
+            var differs = syscalls.Where(s => s.Actions.Any(a => a.FloorDiffers)).ToList();
+            if (differs.Count > 0)
+            {
+                stdout.WriteLine($"  kernel seccomp answers differently from the profile ({differs.Count}; the container observes the floor's answer):");
+                foreach (var s in differs)
+                    stdout.WriteLine($"    {s.Name}: " + string.Join(", ", s.Actions.Where(a => a.FloorDiffers).Select(a => $"profile {a.Action}, kernel seccomp {a.KernelSeccomp}")));
+            }
         }
         if (plan.Refusals.Count > 0)
         {
@@ -209,6 +277,8 @@ internal static partial class ProfileCommand
             fmodRet = capabilities.Has(KernelMechanism.FmodRet),
             kprobeOverride = capabilities.Has(KernelMechanism.KprobeOverride),
         },
+        floor = plan.Exactness.FloorSource,
+        needsSysEnter = plan.Exactness.NeedsSysEnter,
         summary = plan.Exactness.Summary,
         arches = plan.Exactness.Arches.Select(a => new
         {
@@ -219,7 +289,7 @@ internal static partial class ProfileCommand
                 name = s.Name,
                 nr = s.Nr,
                 @class = s.Class,
-                actions = s.Actions.Select(x => new { action = x.Action.ToString(), origin = x.Origin, @class = x.Class }),
+                actions = s.Actions.Select(x => new { action = x.Action.ToString(), origin = x.Origin, @class = x.Class, kernelSeccomp = x.KernelSeccomp }),
             }),
         }),
         refusals = plan.Refusals,

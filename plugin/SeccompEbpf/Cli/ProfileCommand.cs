@@ -20,10 +20,13 @@ internal static partial class ProfileCommand
                seccomp-ebpf profile compile FILE [--json] [--arch ARCH] [--caps CAP,...] [--kernel X.Y]
                seccomp-ebpf profile plan FILE|REF [--mode enforce|audit] [--json] [--on-unenforceable POLICY]
                                          [--assume no-lsm|lsm|lsm+error-injection] [--caps CAP,...] [--kernel X.Y]
+                                         [--floor SPEC|FILE|REF]
         FILE may be a built-in profile: runtime/default, unconfined, audit, strict.
         plan: how exactly each syscall is enforced on THIS kernel (probed: needs root) or on an --assume'd one;
           REF as in the seccomp-ebpf.io/profile annotation; POLICY as enforcement.onUnenforceable
           (default log-unpreventable-default); exit 1 when the daemon would refuse the profile.
+          --floor: the container's own kernel seccomp filter (a task bundle's config.json, a profile, or a REF such
+          as runtime/default); what it stops is exact ("kernel seccomp") and needs no BPF work.
         ARCH: x86_64 (default), i386, x32, aarch64 (the task's ABI; aarch64 compiles for an aarch64 node).
         """;
 

@@ -104,6 +104,7 @@ internal static class RunCommand
         builder.Services.AddHostedService(sp => new ControlServer(
             sp.GetRequiredService<ControlApi>(), options.Control.SocketPath, sp.GetRequiredService<ILogger<ControlServer>>()));
         builder.Services.AddSingleton<ExecGateKeeper>();
+        builder.Services.AddSingleton(sp => new SeccompFloorReader([SeccompFloorReader.DefaultBundleRoot], sp.GetRequiredService<ILogger<SeccompFloorReader>>()));
         builder.Services.AddSingleton<NriLifecycleHandler>();
         builder.Services.AddKubernetesIntegration(); // Kubernetes/KubernetesServices.cs: before NRI starts
         builder.Services.AddSingleton(sp => new NriPlugin(

@@ -55,7 +55,7 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
 
     // Null for bindings adopted after a daemon restart until they are bound again: the plan is made at Bind.
     private static ExactnessView? ExactnessOf(BindingReport? report) => report?.Exactness is { } x
-        ? new ExactnessView(x.ToString(), x.Arch, x.Exact, x.AfterEntry, x.NotPrevented, x.Refused, x.AfterEntrySyscalls, x.NotPreventedSyscalls)
+        ? new ExactnessView(x.ToString(), x.Arch, x.Exact, x.AfterEntry, x.NotPrevented, x.Refused, x.AfterEntrySyscalls, x.NotPreventedSyscalls, x.KernelSeccomp, x.FloorDiffersSyscalls, x.NeedsSysEnter)
         : null;
 
     private static List<EnforcementLine> EnforcementLines(BindingReport? report)

@@ -7,7 +7,8 @@ internal sealed record EnforcementLine(string Action, string Mechanism, IReadOnl
 
 /// <summary>
 /// How many syscalls of the container's native ABI are exact before entry, killed after entry or not prevented on
-/// this kernel (ARCHITECTURE.md invariant 9), with the names of those not exact.
+/// this kernel (ARCHITECTURE.md invariant 9), with the names of those not exact. KernelSeccomp counts the exact ones
+/// the container's own kernel seccomp filter stops; NeedsSysEnter is false when the binding leaves sys_enter detached.
 /// </summary>
 internal sealed record ExactnessView(
     string Summary,
@@ -17,7 +18,10 @@ internal sealed record ExactnessView(
     int NotPrevented,
     int Refused,
     IReadOnlyList<string> AfterEntrySyscalls,
-    IReadOnlyList<string> NotPreventedSyscalls);
+    IReadOnlyList<string> NotPreventedSyscalls,
+    int KernelSeccomp = 0,
+    IReadOnlyList<string>? FloorDiffersSyscalls = null,
+    bool NeedsSysEnter = true);
 
 /// <summary>One container as <c>seccomp-ebpf ps</c> shows it.</summary>
 internal sealed record ContainerView(

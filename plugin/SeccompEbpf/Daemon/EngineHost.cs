@@ -54,9 +54,9 @@ internal sealed partial class EngineHost : IDisposable
     {
         public IReadOnlyList<BindingInfo> Bindings => engine.Bindings;
 
-        public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => engine.Bind(cgroupId, profile, mode);
+        public BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => engine.Bind(cgroupId, profile, mode, floor);
 
-        public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode) => engine.Rebind(cgroupId, profile, mode);
+        public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => engine.Rebind(cgroupId, profile, mode, floor);
 
         public void Unbind(ulong cgroupId) => engine.Unbind(cgroupId);
     }

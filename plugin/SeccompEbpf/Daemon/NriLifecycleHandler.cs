@@ -7,7 +7,7 @@ using SeccompEbpf.Nri;
 namespace SeccompEbpf.Daemon;
 
 /// <summary>Follows every pod and container through NRI and keeps the container table current.</summary>
-internal sealed partial class NriLifecycleHandler(ContainerTable table, PolicyController policies, PolicyOptions policyOptions, EventPump events, ExecGateKeeper gate, ILogger<NriLifecycleHandler> logger) :
+internal sealed partial class NriLifecycleHandler(ContainerTable table, PolicyController policies, PolicyOptions policyOptions, EventPump events, ExecGateKeeper gate, SeccompFloorReader floors, ILogger<NriLifecycleHandler> logger) :
     IConfigureHandler, ISynchronizeHandler,
     IRunPodSandboxHandler, IStopPodSandboxHandler, IRemovePodSandboxHandler,
     ICreateContainerHandler, IPostCreateContainerHandler, IStartContainerHandler, IPostStartContainerHandler,
@@ -47,7 +47,7 @@ internal sealed partial class NriLifecycleHandler(ContainerTable table, PolicyCo
         {
             var record = ToRecord(container, container.Pid > 0 ? ContainerPhase.Started : ContainerPhase.Created);
             if (container.Pid > 0)
-                record = WithCgroup(record, (int)container.Pid);
+                record = WithCgroup(record, (int)container.Pid) with { Floor = floors.Read(container, (int)container.Pid) };
             records.Add(record);
         }
         table.ReplaceAll(pods.Select(ToRecord), records);
@@ -130,7 +130,7 @@ internal sealed partial class NriLifecycleHandler(ContainerTable table, PolicyCo
     {
         // The first event with a PID: the init process sits in its cgroup and has not exec'd the entrypoint yet.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var record = WithCgroup(ToRecord(container, ContainerPhase.Started), (int)container.Pid);
+        var record = WithCgroup(ToRecord(container, ContainerPhase.Started), (int)container.Pid) with { Floor = floors.Read(container, (int)container.Pid) };
         table.UpsertContainer(record);
         Log("StartContainer", pod, record, container.State.ToString());
         var podRecord = table.FindPod(pod.Id) ?? ToRecord(pod);

@@ -186,6 +186,13 @@ internal sealed partial class MetricsServer : BackgroundService
                     ("container", container.Name), ("container_id", policy.ContainerId[..Math.Min(12, policy.ContainerId.Length)]), ("class", cls));
             }
         }
+        Family(text, "seccomp_ebpf_container_kernel_seccomp_syscalls", "gauge", "Exact syscalls of each bound container's profile (native ABI) that the container's own kernel seccomp filter stops before entry, with no BPF work.");
+        foreach (var entry in snapshot.Entries.Where(e => e.Policy?.Report?.Exactness is not null).OrderBy(e => e.Id, StringComparer.Ordinal))
+        {
+            var (policy, container, pod) = (entry.Policy!, entry.Container, snapshot.PodOf(entry));
+            Sample(text, "seccomp_ebpf_container_kernel_seccomp_syscalls", policy.Report!.Exactness!.KernelSeccomp, ("namespace", pod?.Namespace ?? ""), ("pod", pod?.Name ?? ""),
+                ("container", container.Name), ("container_id", policy.ContainerId[..Math.Min(12, policy.ContainerId.Length)]));
+        }
 
         Family(text, "seccomp_ebpf_nri_handler_duration_seconds", "histogram", "Time spent in the daemon's NRI event handlers, by event.");
         foreach (var (nriEvent, (cumulative, count, sum)) in _latency.Snapshot().OrderBy(kv => kv.Key, StringComparer.Ordinal))

@@ -1,3 +1,5 @@
+using SeccompEbpf.Bpf.Enforcement;
+
 namespace SeccompEbpf.Lifecycle;
 
 /// <summary>A pod as the runtime described it.</summary>
@@ -19,7 +21,8 @@ internal sealed record ContainerRecord(
     ContainerPhase Phase,
     int Pid = 0,
     string? CgroupPath = null,
-    ulong CgroupId = 0);
+    ulong CgroupId = 0,
+    SeccompFloor? Floor = null);
 
 /// <summary>Where a container is in its lifecycle, as far as the plugin has seen.</summary>
 internal enum ContainerPhase { Created, Started, Stopped }

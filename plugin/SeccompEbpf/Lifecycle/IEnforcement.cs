@@ -18,12 +18,12 @@ internal interface IEnforcement
     /// <summary>The bound cgroups, including bindings adopted from pinned state after a restart.</summary>
     IReadOnlyList<BindingInfo> Bindings { get; }
 
-    /// <summary>Binds <paramref name="profile"/> to a cgroup; an existing binding is replaced atomically.</summary>
+    /// <summary>Binds <paramref name="profile"/> to a cgroup; an existing binding is replaced atomically. <paramref name="floor"/>: the container's kernel seccomp filter, or null.</summary>
     /// <exception cref="EnforcementRefusedException">The profile cannot be enforced here and the configuration says refuse.</exception>
-    BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode);
+    BindingReport Bind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor);
 
     /// <summary>Replaces the profile or mode of a bound cgroup without a gap.</summary>
-    BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode);
+    BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor);
 
     /// <summary>Removes a binding; unknown ids are ignored.</summary>
     void Unbind(ulong cgroupId);

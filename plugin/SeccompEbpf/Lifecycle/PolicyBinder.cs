@@ -46,8 +46,8 @@ internal sealed class PolicyBinder(IEnforcement? engine, string? engineFailure, 
         {
             var mode = policy.Mode == PolicyMode.Audit ? EnforcementMode.Audit : EnforcementMode.Enforce;
             var report = policy.BoundCgroupId == container.CgroupId
-                ? engine.Rebind(container.CgroupId, policy.Profile.Compiled, mode)
-                : engine.Bind(container.CgroupId, policy.Profile.Compiled, mode);
+                ? engine.Rebind(container.CgroupId, policy.Profile.Compiled, mode, container.Floor)
+                : engine.Bind(container.CgroupId, policy.Profile.Compiled, mode, container.Floor);
             return new BindOutcome.Bound(report, mode);
         }
         catch (Exception e) when (e is not OutOfMemoryException)

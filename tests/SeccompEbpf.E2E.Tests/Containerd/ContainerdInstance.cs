@@ -175,9 +175,9 @@ public sealed class ContainerdInstance : IAsyncDisposable
         return (response.PodSandboxId, config);
     }
 
-    /// <summary>Creates (not starts) a busybox container running <c>sh -c script</c> in the pod.</summary>
+    /// <summary>Creates (not starts) a busybox container running <c>sh -c script</c> in the pod; unconfined unless <paramref name="seccomp"/> says otherwise.</summary>
     public async Task<string> CreateContainerAsync(string podId, PodSandboxConfig podConfig, string name, string script,
-        IReadOnlyDictionary<string, string>? annotations = null, CancellationToken ct = default)
+        IReadOnlyDictionary<string, string>? annotations = null, CancellationToken ct = default, SecurityProfile? seccomp = null)
     {
         var config = new ContainerConfig
         {
@@ -191,7 +191,7 @@ public sealed class ContainerdInstance : IAsyncDisposable
                 SecurityContext = new LinuxContainerSecurityContext
                 {
                     NamespaceOptions = new NamespaceOption { Network = NamespaceMode.Node },
-                    Seccomp = new SecurityProfile { ProfileType = SecurityProfile.Types.ProfileType.Unconfined },
+                    Seccomp = seccomp ?? new SecurityProfile { ProfileType = SecurityProfile.Types.ProfileType.Unconfined },
                 },
             },
         };
