@@ -25,6 +25,12 @@ internal static partial class ProfileCommand
 
     static partial void Plan(string[] args, TextWriter stdout, TextWriter stderr, ref int code) => code = PlanVerb(args, stdout, stderr);
 
+    static partial void CompileDaemonReference(string reference, CompileContext context, TextWriter stderr, ref CompiledProfile? profile, ref bool resolved)
+    {
+        profile = CompileReference(reference, context, stderr);
+        resolved = true;
+    }
+
     private static int PlanVerb(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var o = ParseOptions(args, ["--mode", "--on-unenforceable", "--assume", "--caps", "--kernel"], ["--json"]);
