@@ -147,7 +147,7 @@ public sealed partial class EnforcementEngine : IDisposable
             lock (_gate)
             {
                 AdoptGateBindings();
-                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, b.Slot.Variant is 1 or 2, b.FromGate)).OrderBy(b => b.CgroupId).ToList();
+                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, b.Slot.Variant is 1 or 2, b.FromGate, b.Recording)).OrderBy(b => b.CgroupId).ToList();
             }
         }
     }
@@ -207,6 +207,7 @@ public sealed partial class EnforcementEngine : IDisposable
             _maps.Bindings.Delete(cgroupId);
             BindingsChanged();
             _maps.LogRate.Delete(cgroupId);
+            _maps.Recordings.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
             if (_bindings.Count == 0 && _gateFallback is null)
@@ -248,11 +249,12 @@ public sealed partial class EnforcementEngine : IDisposable
             {
                 AttachPrograms();
                 _bindings.TryGetValue(cgroupId, out var previous);
+                bool recording = previous?.Recording == true; // a new profile does not end a recording
                 LevelAdded(level);
                 // the one write that switches the container to the new profile
-                _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level });
+                _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level, Flags = recording ? BindingValue.Recording : (byte)0 });
                 BindingsChanged();
-                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false);
+                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, recording);
                 if (previous is not null)
                 {
                     LevelRemoved(previous.Level);
@@ -332,6 +334,7 @@ public sealed partial class EnforcementEngine : IDisposable
         ["rules"] = _maps.Rules.Count<RuleKey>(),
         ["log_rate"] = _maps.LogRate.Count<ulong>(),
         ["pending"] = _maps.Pending.Count<ulong>(),
+        ["recordings"] = _maps.Recordings.Count<ulong>(),
     };
 
     /// <summary>Kernel memory per map as the kernel accounts it (fdinfo memlock; NO_PREALLOC hashes count their live elements).</summary>
@@ -410,7 +413,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal List<RuleKey> RuleKeys { get; } = [];
     }
 
-    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate);
+    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool Recording = false);
 
     private sealed class Maps(BpfObject obj)
     {
@@ -432,5 +435,6 @@ public sealed partial class EnforcementEngine : IDisposable
         internal BpfMap GateRecords { get; } = obj.Map("gate_records");
         internal BpfMap GateFallback { get; } = obj.Map("gate_fallback");
         internal BpfMap GraceInner { get; } = obj.Map("grace_inner");
+        internal BpfMap Recordings { get; } = obj.Map("recordings");
     }
 }
