@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SeccompEbpf.Cri.V1;
+using SeccompEbpf.E2E.Tests.Containerd;
+using Xunit.Abstractions;
+
+namespace SeccompEbpf.E2E.Tests;
+
+/// <summary>
+/// Live recording through a real containerd (docs/recording.md): a pod annotated seccomp-ebpf.io/record is recorded
+/// from its first instruction, `seccomp-ebpf record` writes the profile, and that profile enforced on a fresh pod
+/// running the same script lets it run, while one extra syscall is caught. This host has no BPF LSM, so the recorded
+/// ERRNO(EPERM) default is enforced as KILL after entry (enforcement.onUnenforceable degrade-to-kill): any syscall the
+/// recording missed would kill the fresh pod. Runs against containerd 1.7 (the e2e tier's first run).
+/// </summary>
+public sealed class RecordingTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    // The probe is the same static binary in both scripts; only the syscall it makes differs (busybox sh and runc's
+    // init never call personality). The marker says the work is done; sleep keeps the container for the checks.
+    private const string Work = "ls / > /dev/null; cat /etc/hostname > /dev/null; mkdir /tmp/d; rmdir /tmp/d; ";
+    private const string Script = "exec 2>&1; container-probe getppid 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
+    private const string ScriptWithPersonality = "exec 2>&1; container-probe personality-query 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
+
+    private ContainerdInstance _containerd = null!;
+    private DaemonConfig _config = null!;
+    private DaemonProcess _daemon = null!;
+
+    public async Task InitializeAsync()
+    {
+        _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
+        _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket) { OnUnenforceable = "degrade-to-kill" };
+        _daemon = DaemonProcess.Start(_config, new Dictionary<string, string>());
+        await _daemon.WaitUntilReadyAsync(Patience);
+    }
+
+    public async Task DisposeAsync()
+    {
+        output.WriteLine("daemon output tail:\n" + _daemon.Tail(30));
+        await _daemon.DisposeAsync();
+        await _containerd.DisposeAsync();
+        await _config.DetachAsync();
+    }
+
+    private async Task<(PodSandboxConfig Pod, string ContainerId)> RunAsync(string pod, string script, Dictionary<string, string> annotations)
+    {
+        var (podId, podConfig) = await _containerd.RunPodAsync(pod, annotations: annotations);
+        var id = await _containerd.CreateContainerAsync(podId, podConfig, "app", script);
+        await _containerd.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+        return (podConfig, id);
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
+        await Exec.TryRunAsync(DaemonProcess.ExecutablePath, [.. args, "--socket", _config.ControlSocket]);
+
+    private async Task<ContainerStatus> StatusAsync(string containerId) =>
+        (await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true })).Status;
+
+    /// <summary>Waits until the script touched /tmp/done, or fails when the container exits first.</summary>
+    private async Task WaitUntilDoneAsync(string containerId, PodSandboxConfig pod)
+    {
+        var info = await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true });
+        using var doc = JsonDocument.Parse(info.Info["info"]);
+        int pid = doc.RootElement.GetProperty("pid").GetInt32();
+        var guard = Stopwatch.StartNew();
+        while (!File.Exists($"/proc/{pid}/root/tmp/done"))
+        {
+            var status = await StatusAsync(containerId);
+            Assert.True(status.State == ContainerState.ContainerRunning,
+                $"container {containerId[..12]} exited ({status.ExitCode}) before its script was done; log:\n{_containerd.ReadContainerLog(pod, "app")}\nevents: {await EventLinesAsync()}");
+            if (guard.Elapsed > Patience)
+                throw new TimeoutException($"the script of {containerId[..12]} did not finish (deadlock guard)");
+            await Task.Delay(50);
+        }
+    }
+
+    private async Task<List<JsonElement>> EventsAsync(string pod)
+    {
+        var (code, stdout, stderr) = await CliAsync("events", "--json", "--pod", pod);
+        Assert.True(code == 0, $"events failed: {stderr}");
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    }
+
+    private async Task<string> EventLinesAsync() => (await CliAsync("events")).Stdout;
+
+    [Fact]
+    public async Task A_recorded_profile_runs_the_same_script_and_catches_one_extra_syscall()
+    {
+        // 1. Recorded from StartContainer on: no profile, so the allow-all recording binding; ps says so.
+        var recorded = await RunAsync("recorded", Script, new Dictionary<string, string> { ["seccomp-ebpf.io/record"] = "true" });
+        await WaitUntilDoneAsync(recorded.ContainerId, recorded.Pod);
+        var (code, ps, psErr) = await CliAsync("ps", "--json");
+        Assert.True(code == 0, psErr);
+        var row = JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == recorded.ContainerId);
+        Assert.Equal("recording", row.GetProperty("state").GetString());
+        Assert.True(row.TryGetProperty("recording", out _), ps);
+
+        // 2. The CLI reads the recording (running since the first instruction: no waiting) into a profile file.
+        string file = Path.Join(_config.Root, "recorded.json");
+        var (recordCode, _, recordErr) = await CliAsync("record", "--pod", "default/recorded", "--out", file);
+        Assert.True(recordCode == 0, recordErr);
+        string json = await File.ReadAllTextAsync(file);
+        output.WriteLine(json);
+        using (var doc = JsonDocument.Parse(json))
+        {
+            Assert.Equal("SCMP_ACT_ERRNO", doc.RootElement.GetProperty("defaultAction").GetString());
+            var names = doc.RootElement.GetProperty("syscalls")[0].GetProperty("names").EnumerateArray().Select(n => n.GetString()!).ToList();
+            Assert.Equal(names.Order(StringComparer.Ordinal), names);
+            foreach (string expected in new[] { "execve", "getppid", "mkdir", "rmdir", "exit_group" })
+                Assert.Contains(expected, names);
+            Assert.DoesNotContain("personality", names);
+            Assert.Contains("of pod default/recorded", doc.RootElement.GetProperty("syscalls")[0].GetProperty("comment").GetString());
+        }
+        // the project's own parser and limits accept it as it is
+        var (validateCode, validated, _) = await CliAsync("profile", "validate", file);
+        Assert.True(validateCode == 0, validated);
+
+        // 3. Enforced on a fresh pod running the same script: it runs to the end with no event at all.
+        _config.WriteProfile("recorded", json);
+        var replay = await RunAsync("replay", Script, new Dictionary<string, string> { ["seccomp-ebpf.io/profile"] = "recorded" });
+        await WaitUntilDoneAsync(replay.ContainerId, replay.Pod);
+        Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(replay.ContainerId)).State);
+        Assert.Empty(await EventsAsync("default/replay"));
+        Assert.Contains("getppid ret=", _containerd.ReadContainerLog(replay.Pod, "app"));
+
+        // 4. The same script with personality instead of getppid: the probe is killed at personality (the shell, its
+        //    parent, goes on to the end), and the kill is reported.
+        var extra = await RunAsync("extra", ScriptWithPersonality, new Dictionary<string, string> { ["seccomp-ebpf.io/profile"] = "recorded" });
+        await WaitUntilDoneAsync(extra.ContainerId, extra.Pod);
+        Assert.DoesNotContain("personality-query ret=", _containerd.ReadContainerLog(extra.Pod, "app"));
+        var events = await EventsAsync("default/extra");
+        var kill = Assert.Single(events);
+        Assert.Equal("personality", kill.GetProperty("syscall").GetString());
+        Assert.Equal("KillProcess", kill.GetProperty("action").GetString());
+    }
+}
