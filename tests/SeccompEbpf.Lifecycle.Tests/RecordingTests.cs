@@ -80,6 +80,21 @@ public class RecordingTests
     }
 
     [Fact]
+    public void AnAnnotationEditThatDropsTheProfileKeepsTheRecordingOnTheRecordingBinding()
+    {
+        using var h = new LifecycleHarness();
+        h.WriteProfile("web", ReferenceProfile);
+        var pod = Pod("p1", Annotations(("seccomp-ebpf.io/profile", "web"), ("seccomp-ebpf.io/record", "true")));
+        var app = h.CreateAndStart(pod, Container("c-app-0001", "p1"));
+
+        h.Controller.Reselect("default", "web", pod.Uid, Annotations(("seccomp-ebpf.io/record", "true")));
+
+        Assert.Equal(h.Profiles.Get("unconfined").Compiled.Hash, h.Engine.BindingOf(app.CgroupId)!.ProfileHash);
+        Assert.True(h.Engine.BindingOf(app.CgroupId)!.Recording);
+        Assert.Equal(PolicyState.Recording, h.Controller.PolicyOf("c-app-0001")!.State);
+    }
+
+    [Fact]
     public void ABadRecordAnnotationIsRefusedNamingIt()
     {
         using var h = new LifecycleHarness();

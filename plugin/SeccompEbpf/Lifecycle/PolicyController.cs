@@ -420,7 +420,7 @@ internal sealed partial class PolicyController
                             Selection = selection, ProfileOverride = null, ModeOverride = null, Profile = null, Reason = null,
                         };
                         if (next.WantsBinding)
-                            next = next with { Profile = _profiles.Get(next.ProfileReference!) };
+                            next = next with { Profile = ProfileToBind(next) }; // a recording goes on, with or without a profile
                     }
                     catch (PolicySelectionException e)
                     {
