@@ -132,6 +132,19 @@ public sealed class RecordingTests(ITestOutputHelper output) : IAsyncLifetime
         //    to the end with no event at all.
         _config.WriteProfile("recorded", json);
         var replay = await RunAsync("replay", Script, []);
+
+        // (A recording the CLI starts itself, on this unmanaged container waiting at its gate: bound to record, read
+        // after --duration, then stopped and unbound again.)
+        string waiting = Path.Join(_config.Root, "waiting.json");
+        var (waitCode, _, waitErr) = await CliAsync("record", "--container", replay.ContainerId, "--duration", "500ms", "--out", waiting);
+        Assert.True(waitCode == 0, waitErr);
+        using (var doc = JsonDocument.Parse(await File.ReadAllTextAsync(waiting)))
+            Assert.Contains("clock_nanosleep", doc.RootElement.GetProperty("syscalls")[0].GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+        var (_, psAfter, _) = await CliAsync("ps", "--json");
+        var replayRow = JsonDocument.Parse(psAfter).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == replay.ContainerId);
+        Assert.Equal("unmanaged", replayRow.GetProperty("state").GetString());
+        Assert.False(replayRow.TryGetProperty("recording", out _), psAfter);
+
         await ApplyRecordedAsync(replay.ContainerId);
         await PolicyTests.ReleaseGateAsync(_containerd, replay.ContainerId);
         await WaitUntilDoneAsync(replay.ContainerId, replay.Pod);
