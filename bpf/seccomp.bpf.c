@@ -13,6 +13,7 @@
 #include "lib/maps.h"
 #include "lib/binding.h"
 #include "lib/evaluate.h"
+#include "lib/record.h"
 #include "lib/events.h"
 #include "lib/verdict.h"
 #include "lib/lsm_hooks.h"
@@ -71,6 +72,9 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	if (!current_binding(task, &cache, &binding, &bound_cgroup))
 		return 0;
 	build_view(task, regs, id, &view);
+	/* before any decision: a syscall the policy denies was attempted all the same */
+	if (binding.flags & SC_BINDING_RECORDING)
+		record_syscall(bound_cgroup, &view);
 	if (allowed_unconditionally(binding.slot, &view)) {
 		count(SC_CNT_ACTION_BASE + SC_ALLOW);
 		if (!cache || cache->verdict_maybe_pending)

@@ -50,6 +50,7 @@ struct binding {
 };
 
 #define SC_BINDING_FROM_GATE 0x1 /* written by the exec gate (SC_GATE_PROFILE), not by a daemon */
+#define SC_BINDING_RECORDING 0x2 /* sys_enter sets the syscall's bit in recordings[bound cgroup] */
 
 /* slots: profile slot -> what is true of the whole profile */
 struct slot_value {
@@ -123,6 +124,22 @@ struct rule_value {
 
 struct allow_bitmap {
 	__u64 bits[SC_ALLOW_BITMAP_NRS / 64];
+};
+
+/*
+ * recordings: bound cgroup id -> the syscalls its tasks attempted since recording started (lib/record.h), one bit per
+ * number below SC_RECORD_NRS per table: x86_64, i386 (compat), x32 (number without bit 0x40000000). Whatever the
+ * policy decides (denied syscalls were attempted too).
+ */
+#define SC_RECORD_NRS 512
+#define SC_RECORD_TABLES 3
+#define SC_RECORD_X86_64 0
+#define SC_RECORD_I386 1
+#define SC_RECORD_X32 2
+
+struct recording {
+	__u64 bits[SC_RECORD_TABLES * SC_RECORD_NRS / 64];
+	__u64 out_of_range; /* non-zero: some syscall number at or above SC_RECORD_NRS was attempted (not in bits) */
 };
 
 /*

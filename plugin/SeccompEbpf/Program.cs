@@ -15,11 +15,14 @@ internal static class Program
           profile compile FILE [--json]            what the kernel side receives
           profile plan FILE|REF [--mode enforce|audit] [--json]
                                                    how exactly each syscall is enforced on this kernel
+          profile diff A B [--json]                the syscalls and argument rules whose verdict differs
           ps [--json]                              managed containers, their profiles and how each action is enforced
           events [-f] [--pod NS/NAME] [--container NAME] [--json]
                                                    logged, denied and killed syscalls
           apply (--pod NS/NAME | --container ID) (--profile REF | --mode enforce|audit|off)
                                                    change a running container's policy until its pod goes away
+          record (--pod NS/NAME | --container ID) [--duration D] [--out FILE]
+                                                   the syscalls a running container makes, as a seccomp profile
           doctor [--json]                          what this kernel can enforce
           detach [--pin-root DIR]                  remove all pinned BPF state (uninstall; containers lose their policy)
           version                                  print the version
@@ -50,6 +53,8 @@ internal static class Program
                 return await ControlCommands.EventsAsync(rest, Console.Out, Console.Error).ConfigureAwait(false);
             case "apply":
                 return await ControlCommands.ApplyAsync(rest, Console.Out, Console.Error).ConfigureAwait(false);
+            case "record":
+                return await RecordCommand.RunAsync(rest, Console.Out, Console.Error).ConfigureAwait(false);
             case "detach":
                 return DetachCommand.Run(rest, Console.Out, Console.Error);
             case "version" or "--version":

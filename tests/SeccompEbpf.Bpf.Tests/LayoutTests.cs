@@ -29,6 +29,7 @@ public sealed partial class LayoutTests
         { "gate_config", Unsafe.SizeOf<GateConfig>() },
         { "gate_record", Unsafe.SizeOf<GateRecordValue>() },
         { "gate_fallback", Unsafe.SizeOf<GateFallbackValue>() },
+        { "recording", Unsafe.SizeOf<RecordingValue>() },
     };
 
     [Theory]

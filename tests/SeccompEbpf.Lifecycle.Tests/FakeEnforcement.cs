@@ -68,8 +68,9 @@ internal sealed class FakeEnforcement : IEnforcement
             _calls.Add(new EngineCall(operation, cgroupId, profile.Hash, mode, floor?.Profile.Hash));
             if (ThrowAtBind is { } e)
                 throw e;
-            // As the real engine: Bind and Rebind both replace whatever the cgroup had.
-            _bindings[cgroupId] = new BindingInfo(cgroupId, profile.Hash, mode, Adopted: false, Degraded: false);
+            // As the real engine: Bind and Rebind both replace whatever the cgroup had, and a recording goes on.
+            bool recording = _bindings.TryGetValue(cgroupId, out var previous) && previous.Recording;
+            _bindings[cgroupId] = new BindingInfo(cgroupId, profile.Hash, mode, Adopted: false, Degraded: false, Recording: recording);
             return new BindingReport(cgroupId, profile.Hash, mode, []);
         }
     }
@@ -81,5 +82,35 @@ internal sealed class FakeEnforcement : IEnforcement
             _calls.Add(new EngineCall("unbind", cgroupId));
             _bindings.Remove(cgroupId);
         }
+    }
+
+    public void StartRecording(ulong cgroupId)
+    {
+        lock (_lock)
+        {
+            _calls.Add(new EngineCall("record", cgroupId));
+            if (!_bindings.TryGetValue(cgroupId, out var binding))
+                throw new InvalidOperationException($"cgroup {cgroupId} is not bound: only a managed container can be recorded");
+            _bindings[cgroupId] = binding with { Recording = true };
+        }
+    }
+
+    public void StopRecording(ulong cgroupId)
+    {
+        lock (_lock)
+        {
+            _calls.Add(new EngineCall("stop-recording", cgroupId));
+            if (_bindings.TryGetValue(cgroupId, out var binding))
+                _bindings[cgroupId] = binding with { Recording = false };
+        }
+    }
+
+    public SyscallRecording? ReadRecording(ulong cgroupId)
+    {
+        lock (_lock)
+            return _bindings.TryGetValue(cgroupId, out var binding) && binding.Recording
+                ? new SyscallRecording(cgroupId, new Dictionary<SeccompEbpf.Profiles.Syscalls.SyscallArch, IReadOnlyList<uint>>
+                    { [SeccompEbpf.Profiles.Syscalls.SyscallArch.X86_64] = [0, 1, 231] }, OutOfRange: false)
+                : null;
     }
 }

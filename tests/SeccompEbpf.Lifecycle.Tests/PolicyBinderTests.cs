@@ -75,5 +75,8 @@ public sealed class PolicyBinderTests
         public BindingReport Bind(ulong cgroupId, Profiles.Compiled.CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => inner.Bind(cgroupId, profile, mode, floor);
         public BindingReport Rebind(ulong cgroupId, Profiles.Compiled.CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => inner.Rebind(cgroupId, profile, mode, floor);
         public void Unbind(ulong cgroupId) => throw new InvalidOperationException("bpf_map_delete_elem(bindings): No such device");
+        public void StartRecording(ulong cgroupId) => inner.StartRecording(cgroupId);
+        public void StopRecording(ulong cgroupId) => inner.StopRecording(cgroupId);
+        public SyscallRecording? ReadRecording(ulong cgroupId) => inner.ReadRecording(cgroupId);
     }
 }

@@ -115,9 +115,10 @@ const string FloorTpBtf = "no-op tp_btf/sys_enter program";
 const string NoBinding = "engine loaded, no binding (sys_enter detached)";
 const string Unmanaged = "unmanaged process, some container bound";
 const string ManagedAllowed = "managed, getppid allowed (Docker-sized profile)";
+const string ManagedRecording = "managed, getppid allowed, container recording (bit already set: lookup + test)";
 const string ManagedRules = "managed, getppid with argument rules (2 rules walked, falls back to allow)";
 const string ManagedLogged = "managed, getppid logged (default rate limit 1000/s per container)";
-string[] order = [Bare, Seccomp, FloorRawTp, FloorTpBtf, NoBinding, Unmanaged, ManagedAllowed, ManagedRules, ManagedLogged];
+string[] order = [Bare, Seccomp, FloorRawTp, FloorTpBtf, NoBinding, Unmanaged, ManagedAllowed, ManagedRecording, ManagedRules, ManagedLogged];
 foreach (var row in order)
     samples[row] = [];
 
@@ -157,6 +158,9 @@ try
         engine.Bind(managed, allowProfile, EnforcementMode.Enforce);
         sample(Unmanaged, () => Measure(otherDir));
         sample(ManagedAllowed, () => Measure(managedDir));
+        engine.StartRecording(managed);
+        sample(ManagedRecording, () => Measure(managedDir));
+        engine.StopRecording(managed);
         engine.Rebind(managed, rulesProfile, EnforcementMode.Enforce);
         sample(ManagedRules, () => Measure(managedDir));
         engine.Rebind(managed, logProfile, EnforcementMode.Enforce);
@@ -188,6 +192,9 @@ try
             engine.Bind(managed, allowProfile, EnforcementMode.Enforce);
             ProgramRow(Unmanaged, EnforcementEngine.SysEnterProgram, () => Measure(otherDir, calls: calls));
             ProgramRow(ManagedAllowed, EnforcementEngine.SysEnterProgram, () => Measure(managedDir, calls: calls));
+            engine.StartRecording(managed);
+            ProgramRow(ManagedRecording, EnforcementEngine.SysEnterProgram, () => Measure(managedDir, calls: calls));
+            engine.StopRecording(managed);
             engine.Rebind(managed, rulesProfile, EnforcementMode.Enforce);
             ProgramRow(ManagedRules, EnforcementEngine.SysEnterProgram, () => Measure(managedDir, calls: calls));
             engine.Rebind(managed, logProfile, EnforcementMode.Enforce);
@@ -243,7 +250,7 @@ try
     {
         double ns = median[row];
         double added = Paired(row, Bare);
-        bool attachedProgram = row is FloorRawTp or FloorTpBtf or Unmanaged or ManagedAllowed or ManagedRules or ManagedLogged;
+        bool attachedProgram = row is FloorRawTp or FloorTpBtf or Unmanaged or ManagedAllowed or ManagedRecording or ManagedRules or ManagedLogged;
         Console.WriteLine($"| {row} | {ns:F0} | {samples[row].Min():F0}–{samples[row].Max():F0} | {(row == Bare ? "" : $"{added:+0;-0}")} "
             + $"| {(attachedProgram && row != FloorRawTp ? $"{Paired(row, FloorRawTp):+0;-0}" : "")} "
             + $"| {(row == Bare ? "" : Ratio(added, seccompAdded))} | {(attachedProgram && row != FloorRawTp ? Ratio(added, floorAdded) : "")} "
@@ -253,6 +260,10 @@ try
     Console.WriteLine($"Targets (issue 13): unmanaged ≤ floor + 10 ns: {Paired(Unmanaged, FloorRawTp):+0;-0} ns wall; managed allowed ≤ floor + 40 ns: {Paired(ManagedAllowed, FloorRawTp):+0;-0} ns wall.");
     if (programNs.TryGetValue(FloorRawTp, out var floorRuns) && programNs.TryGetValue(Unmanaged, out var unmanagedRuns) && programNs.TryGetValue(ManagedAllowed, out var allowedRuns))
         Console.WriteLine($"Program run time above the no-op program (bpf_stats, medians of 3 passes): unmanaged {Median(unmanagedRuns) - Median(floorRuns):+0;-0} ns, managed allowed {Median(allowedRuns) - Median(floorRuns):+0;-0} ns.");
+    Console.WriteLine($"Recording (issue 15): a recording container's added cost over the same container not recording: {Paired(ManagedRecording, ManagedAllowed):+0;-0} ns wall, "
+        + $"{Ratio(Paired(ManagedRecording, ManagedAllowed), seccompAdded)} of kernel seccomp's added cost"
+        + (programNs.TryGetValue(ManagedRecording, out var recordingRuns) && programNs.TryGetValue(ManagedAllowed, out var notRecordingRuns)
+            ? $"; program run time {Median(recordingRuns) - Median(notRecordingRuns):+0;-0} ns." : "."));
     Console.WriteLine($"load average during the run: {File.ReadAllText("/proc/loadavg").Trim()}");
     Console.WriteLine();
     Console.WriteLine(eventsLine);

@@ -303,7 +303,8 @@ public sealed partial class EnforcementEngine
                     }
                     slot.References++;
                     _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true,
-                        FromGate: (value.Flags & BindingValue.FromGate) != 0, NeedsSysEnter: true);
+                        FromGate: (value.Flags & BindingValue.FromGate) != 0, NeedsSysEnter: true,
+                        Recording: (value.Flags & BindingValue.Recording) != 0);
                     _bindingsPerLevel[value.Level] = _bindingsPerLevel.GetValueOrDefault(value.Level) + 1;
                 }
                 // the exec gate's armed fallback is a reference too, kept until the daemon configures the gate again

@@ -149,7 +149,7 @@ public sealed partial class EnforcementEngine : IDisposable
             lock (_gate)
             {
                 AdoptGateBindings();
-                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, (b.Slot.Variant & ~ProfileImage.FloorBit) is 1 or 2, b.FromGate)).OrderBy(b => b.CgroupId).ToList();
+                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, (b.Slot.Variant & ~ProfileImage.FloorBit) is 1 or 2, b.FromGate, b.Recording)).OrderBy(b => b.CgroupId).ToList();
             }
         }
     }
@@ -213,6 +213,7 @@ public sealed partial class EnforcementEngine : IDisposable
             _maps.Bindings.Delete(cgroupId);
             BindingsChanged();
             _maps.LogRate.Delete(cgroupId);
+            _maps.Recordings.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
             if (!ProgramsNeeded)
@@ -238,7 +239,8 @@ public sealed partial class EnforcementEngine : IDisposable
     /// Some binding needs the enforcement programs: one whose plan leaves sys_enter work (bindings adopted from pinned
     /// state or made by the exec gate count as needing it: their floor is not known), or the armed exec gate fallback.
     /// </summary>
-    private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter);
+    // A recording is kept by sys_enter too, even for a binding whose floor leaves the programs nothing to decide.
+    private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter || b.Recording);
 
     private BindingReport BindCore(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor)
     {
@@ -258,14 +260,15 @@ public sealed partial class EnforcementEngine : IDisposable
             var slot = Acquire(plan.Image);
             try
             {
-                if (plan.NeedsSysEnter)
-                    AttachPrograms();
                 _bindings.TryGetValue(cgroupId, out var previous);
+                bool recording = previous?.Recording == true; // a new profile does not end a recording
+                if (plan.NeedsSysEnter || recording)
+                    AttachPrograms();
                 LevelAdded(level);
                 // the one write that switches the container to the new profile
-                _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level });
+                _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level, Flags = recording ? BindingValue.Recording : (byte)0 });
                 BindingsChanged();
-                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, plan.NeedsSysEnter);
+                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, plan.NeedsSysEnter, recording);
                 if (previous is not null)
                 {
                     LevelRemoved(previous.Level);
@@ -354,6 +357,7 @@ public sealed partial class EnforcementEngine : IDisposable
         ["rules"] = _maps.Rules.Count<RuleKey>(),
         ["log_rate"] = _maps.LogRate.Count<ulong>(),
         ["pending"] = _maps.Pending.Count<ulong>(),
+        ["recordings"] = _maps.Recordings.Count<ulong>(),
     };
 
     /// <summary>Kernel memory per map as the kernel accounts it (fdinfo memlock; NO_PREALLOC hashes count their live elements).</summary>
@@ -432,7 +436,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal List<RuleKey> RuleKeys { get; } = [];
     }
 
-    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool NeedsSysEnter);
+    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool NeedsSysEnter, bool Recording = false);
 
     private sealed class Maps(BpfObject obj)
     {
@@ -454,5 +458,6 @@ public sealed partial class EnforcementEngine : IDisposable
         internal BpfMap GateRecords { get; } = obj.Map("gate_records");
         internal BpfMap GateFallback { get; } = obj.Map("gate_fallback");
         internal BpfMap GraceInner { get; } = obj.Map("grace_inner");
+        internal BpfMap Recordings { get; } = obj.Map("recordings");
     }
 }

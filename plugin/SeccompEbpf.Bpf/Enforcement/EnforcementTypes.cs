@@ -61,7 +61,8 @@ public sealed record EngineOptions
 /// <param name="Adopted">Found pinned at Open (bound by an earlier engine).</param>
 /// <param name="Degraded">Some action was degraded (DegradeToKill/DegradeToLog).</param>
 /// <param name="FromGate">Made by the exec gate's kernel program (gate mode profile) for a container no daemon admitted.</param>
-public sealed record BindingInfo(ulong CgroupId, string ProfileHash, EnforcementMode Mode, bool Adopted, bool Degraded, bool FromGate = false);
+/// <param name="Recording">The kernel records the syscalls the container attempts (StartRecording).</param>
+public sealed record BindingInfo(ulong CgroupId, string ProfileHash, EnforcementMode Mode, bool Adopted, bool Degraded, bool FromGate = false, bool Recording = false);
 
 /// <summary>Bind refused a profile: some action cannot be enforced on this kernel and the policy is Refuse.</summary>
 public sealed class EnforcementRefusedException(string message, IReadOnlyList<string> reasons) : Exception(message)

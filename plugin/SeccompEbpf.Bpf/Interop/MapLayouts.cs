@@ -25,6 +25,27 @@ internal struct BindingValue
 
     /// <summary>SC_BINDING_FROM_GATE: the exec gate bound an unadmitted container to its fallback profile.</summary>
     internal const byte FromGate = 0x1;
+
+    /// <summary>SC_BINDING_RECORDING: sys_enter sets the syscall's bit in recordings[cgroup].</summary>
+    internal const byte Recording = 0x2;
+}
+
+/// <summary>struct recording: the syscalls a recording container attempted, one bit per number per table (bpf/lib/record.h).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct RecordingValue
+{
+    internal const int Syscalls = 512; // SC_RECORD_NRS
+    internal const int Tables = 3;     // SC_RECORD_TABLES: x86_64, i386, x32 (SC_RECORD_*)
+    public Words Bits;
+    public ulong OutOfRange;
+
+    internal readonly bool IsSet(int table, uint nr) => (Bits[table * (Syscalls / 64) + (int)(nr / 64)] & (1UL << (int)(nr % 64))) != 0;
+
+    [System.Runtime.CompilerServices.InlineArray(Tables * Syscalls / 64)]
+    internal struct Words
+    {
+        private ulong _element;
+    }
 }
 
 [StructLayout(LayoutKind.Sequential)]

@@ -7,7 +7,7 @@ namespace SeccompEbpf.Bpf.Probing;
 /// <summary>Loads and attaches one tiny program per mechanism (bpf/lib/probes.h) and keeps the kernel's answer.</summary>
 public static partial class CapabilityProber
 {
-    private static readonly string[] ShrinkToOne = ["bindings", "slots", "arch_policy", "syscall_policy", "rules", "allow_bitmaps", "log_rate", "pending", "gate_admitted", "gate_records"];
+    private static readonly string[] ShrinkToOne = ["bindings", "slots", "arch_policy", "syscall_policy", "rules", "allow_bitmaps", "log_rate", "pending", "gate_admitted", "gate_records", "recordings"];
 
     /// <summary>Probes the running kernel; needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN).</summary>
     public static KernelCapabilities Probe(ILoggerFactory loggers)

@@ -88,7 +88,7 @@ internal static class ControlCommands
         });
     }
 
-    private static async Task<int> RequestAsync(string socket, ControlRequest request, TextWriter stderr, Action<ControlReply> onReply)
+    internal static async Task<int> RequestAsync(string socket, ControlRequest request, TextWriter stderr, Action<ControlReply> onReply)
     {
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
@@ -130,6 +130,8 @@ internal static class ControlCommands
         {
             var decisions = string.Join(" ", c.Decisions.Where(d => d.Value > 0).Select(d => $"{d.Key}={d.Value}"));
             stdout.WriteLine($"{c.Namespace + "/" + c.Pod,-32} {c.Container,-16} {c.ContainerId[..Math.Min(12, c.ContainerId.Length)],-13} {c.Profile ?? "-",-20} {c.Mode,-8} {c.State,-10} {decisions}");
+            if (c.Recording is { } recording)
+                stdout.WriteLine($"    recording since {(recording.Since is { } since ? since.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "before the daemon's last restart")} (seccomp-ebpf record reads it)");
             if (c.Reason is not null)
                 stdout.WriteLine($"    reason: {c.Reason}");
             if (c.UnprotectedGap is { } gap)
@@ -154,7 +156,7 @@ internal static class ControlCommands
     private static string Names(IReadOnlyList<string> names, int max = 24)
         => string.Join(",", names.Take(max)) + (names.Count > max ? $",… ({names.Count - max} more; ps --json lists all)" : "");
 
-    private static int Usage(TextWriter stderr, string verb, string? bad, string synopsis)
+    internal static int Usage(TextWriter stderr, string verb, string? bad, string synopsis)
     {
         if (bad is not null)
             stderr.WriteLine($"seccomp-ebpf {verb}: unexpected argument '{bad}'");

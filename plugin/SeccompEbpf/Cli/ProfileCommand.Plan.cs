@@ -25,6 +25,12 @@ internal static partial class ProfileCommand
 
     static partial void Plan(string[] args, TextWriter stdout, TextWriter stderr, ref int code) => code = PlanVerb(args, stdout, stderr);
 
+    static partial void CompileDaemonReference(string reference, CompileContext context, TextWriter stderr, ref CompiledProfile? profile, ref bool resolved)
+    {
+        profile = CompileReference(reference, context, stderr, "diff");
+        resolved = true;
+    }
+
     private static int PlanVerb(string[] args, TextWriter stdout, TextWriter stderr)
     {
         var o = ParseOptions(args, ["--mode", "--on-unenforceable", "--assume", "--caps", "--kernel", "--floor"], ["--json"]);
@@ -142,7 +148,7 @@ internal static partial class ProfileCommand
     }
 
     /// <summary>A file path as given, else a reference as the annotation takes it (built-in, NAME, localhost/PATH) under the default roots.</summary>
-    private static CompiledProfile? CompileReference(string reference, CompileContext context, TextWriter stderr)
+    private static CompiledProfile? CompileReference(string reference, CompileContext context, TextWriter stderr, string verb = "plan")
     {
         string file;
         if (File.Exists(reference))
@@ -165,12 +171,12 @@ internal static partial class ProfileCommand
             }
             catch (PolicySelectionException e)
             {
-                stderr.WriteLine($"seccomp-ebpf profile plan: {e.Message}");
+                stderr.WriteLine($"seccomp-ebpf profile {verb}: {e.Message}");
                 return null;
             }
             if (!File.Exists(file))
             {
-                stderr.WriteLine($"seccomp-ebpf profile plan: {reference}: no such file ({file})");
+                stderr.WriteLine($"seccomp-ebpf profile {verb}: {reference}: no such file ({file})");
                 return null;
             }
         }

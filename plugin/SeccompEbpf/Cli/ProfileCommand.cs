@@ -11,7 +11,7 @@ using SeccompEbpf.Profiles.Syscalls;
 
 namespace SeccompEbpf.Cli;
 
-/// <summary><c>seccomp-ebpf profile validate|explain|compile|plan</c>.</summary>
+/// <summary><c>seccomp-ebpf profile validate|explain|compile|plan|diff</c>.</summary>
 internal static partial class ProfileCommand
 {
     private const string Usage = """
@@ -21,12 +21,15 @@ internal static partial class ProfileCommand
                seccomp-ebpf profile plan FILE|REF [--mode enforce|audit] [--json] [--on-unenforceable POLICY]
                                          [--assume no-lsm|lsm|lsm+error-injection] [--caps CAP,...] [--kernel X.Y]
                                          [--floor SPEC|FILE|REF]
+               seccomp-ebpf profile diff A B [--json] [--arch ARCH] [--caps CAP,...] [--kernel X.Y]
         FILE may be a built-in profile: runtime/default, unconfined, audit, strict.
         plan: how exactly each syscall is enforced on THIS kernel (probed: needs root) or on an --assume'd one;
           REF as in the seccomp-ebpf.io/profile annotation; POLICY as enforcement.onUnenforceable
           (default log-unpreventable-default); exit 1 when the daemon would refuse the profile.
           --floor: the container's own kernel seccomp filter (a task bundle's config.json, a profile, or a REF such
           as runtime/default); what it stops is exact ("kernel seccomp") and needs no BPF work.
+        diff: the syscalls (per architecture) and argument rules whose verdict differs between A and B (files, built-ins,
+          or references as plan takes them); exit 0 when identical, 1 when they differ, 2 on bad input.
         ARCH: x86_64 (default), i386, x32, aarch64 (the task's ABI; aarch64 compiles for an aarch64 node).
         """;
 
@@ -57,6 +60,7 @@ internal static partial class ProfileCommand
                 "explain" => Explain(args[1..], stdout, stderr),
                 "compile" => CompileVerb(args[1..], stdout, stderr),
                 "plan" => RunPlan(args[1..], stdout, stderr),
+                "diff" => DiffVerb(args[1..], stdout, stderr),
                 _ => UsageError(stderr, $"unknown verb \"{args[0]}\""),
             };
         }

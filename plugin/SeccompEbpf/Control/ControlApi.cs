@@ -2,10 +2,11 @@ using System.Runtime.CompilerServices;
 using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Daemon;
 using SeccompEbpf.Lifecycle;
+using SeccompEbpf.Profiles.Syscalls;
 
 namespace SeccompEbpf.Control;
 
-/// <summary>What the control socket can be asked: ps, events, apply.</summary>
+/// <summary>What the control socket can be asked: ps, events, apply, record-start|read|stop.</summary>
 internal sealed class ControlApi(ContainerTable table, PolicyController policies, EventPump events, ExecGateKeeper gate)
 {
     public async IAsyncEnumerable<ControlReply> HandleAsync(ControlRequest request, [EnumeratorCancellation] CancellationToken ct)
@@ -22,8 +23,11 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
             case "apply":
                 yield return Apply(request);
                 break;
+            case "record-start" or "record-read" or "record-stop":
+                yield return Record(request);
+                break;
             default:
-                yield return ControlJson.Failure($"unknown verb \"{request.Verb}\" (ps, events, apply)");
+                yield return ControlJson.Failure($"unknown verb \"{request.Verb}\" (ps, events, apply, record-start, record-read, record-stop)");
                 break;
         }
     }
@@ -48,7 +52,8 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
                 EnforcementLines(policy?.Report),
                 events.DecisionsOf(container.Id),
                 ExactnessOf(policy?.Report),
-                gate.RecordOf(container.CgroupId) is { } gap ? new UnprotectedGapView(gate.Mode, gap.Execs, gap.Denied, gap.LastPid, gap.LastComm, gap.BoundToFallback ? gate.FallbackProfile : null) : null));
+                gate.RecordOf(container.CgroupId) is { } gap ? new UnprotectedGapView(gate.Mode, gap.Execs, gap.Denied, gap.LastPid, gap.LastComm, gap.BoundToFallback ? gate.FallbackProfile : null) : null,
+                policy is { Recording: true } ? new RecordingStateView(policy.RecordingSince) : null));
         }
         return views;
     }
@@ -91,6 +96,47 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
     private static bool Matches(ControlRequest request, SyscallEventView e) =>
         (request.Pod is null || request.Pod == $"{e.Namespace}/{e.Pod}") &&
         (request.Container is null || request.Container == e.Container || (e.ContainerId?.StartsWith(request.Container, StringComparison.Ordinal) ?? false));
+
+    private ControlReply Record(ControlRequest request)
+    {
+        if ((request.Pod is null) == (request.Container is null))
+            return ControlJson.Failure("record needs exactly one of --pod NS/NAME or --container ID");
+        try
+        {
+            return request.Verb switch
+            {
+                "record-start" => ControlJson.Success(policies.StartRecording(request.Pod, request.Container).Select(s => new RecordingStartView(s.ContainerId, s.WasRecording)).ToList()),
+                "record-read" => ControlJson.Success(policies.ReadRecordings(request.Pod, request.Container).Select(RecordingViewOf).ToList()),
+                _ => ControlJson.Success(policies.StopRecording(request.Pod, request.Container)),
+            };
+        }
+        catch (PolicySelectionException e)
+        {
+            return ControlJson.Failure(e.Message);
+        }
+    }
+
+    private static RecordingView RecordingViewOf(ContainerRecording r)
+    {
+        var names = new Dictionary<string, IReadOnlyList<string>>();
+        var unknown = new List<string>();
+        foreach (var (arch, numbers) in r.Syscalls.Syscalls)
+        {
+            if (numbers.Count == 0)
+                continue;
+            var known = new List<string>();
+            foreach (uint nr in numbers)
+            {
+                if (SyscallTables.NameOf(arch, arch == SyscallArch.X32 ? nr | 0x40000000u : nr) is { } name)
+                    known.Add(name);
+                else
+                    unknown.Add($"{SyscallTables.ScmpName(arch)}:{nr}");
+            }
+            names[SyscallTables.ScmpName(arch)] = known.Order(StringComparer.Ordinal).ToList();
+        }
+        return new RecordingView(r.Pod.Namespace, r.Pod.Name, r.Container.Name, r.Container.Id, r.Since, DateTimeOffset.UtcNow, r.Profile,
+            names, unknown, r.Syscalls.OutOfRange);
+    }
 
     private ControlReply Apply(ControlRequest request)
     {

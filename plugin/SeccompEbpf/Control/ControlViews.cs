@@ -39,7 +39,30 @@ internal sealed record ContainerView(
     IReadOnlyList<EnforcementLine> Enforcement,
     IReadOnlyDictionary<string, ulong> Decisions,
     ExactnessView? Exactness = null,
-    UnprotectedGapView? UnprotectedGap = null);
+    UnprotectedGapView? UnprotectedGap = null,
+    RecordingStateView? Recording = null);
+
+/// <summary>The container's syscalls are being recorded (docs/recording.md); Since is null for a recording adopted after a daemon restart.</summary>
+internal sealed record RecordingStateView(DateTimeOffset? Since);
+
+/// <summary>What one container's recording holds: syscall names per ABI (SCMP_ARCH_*), ascending by name.</summary>
+/// <param name="Profile">The profile in force while recording; null for the allow-all recording binding.</param>
+/// <param name="UnknownNumbers">Numbers recorded that this build's syscall tables do not name ("ARCH:NR").</param>
+/// <param name="OutOfRange">Some number at or above 512 was attempted; the recording cannot say which.</param>
+internal sealed record RecordingView(
+    string Namespace,
+    string Pod,
+    string Container,
+    string ContainerId,
+    DateTimeOffset? Since,
+    DateTimeOffset ReadAt,
+    string? Profile,
+    IReadOnlyDictionary<string, IReadOnlyList<string>> Syscalls,
+    IReadOnlyList<string> UnknownNumbers,
+    bool OutOfRange);
+
+/// <summary>What <c>record-start</c> did per container.</summary>
+internal sealed record RecordingStartView(string ContainerId, bool WasRecording);
 
 /// <summary>The container was created while no daemon followed the runtime: what the exec gate recorded for it.</summary>
 /// <param name="BoundTo">The fallback profile the gate bound the container to (gate mode profile), else null.</param>

@@ -59,6 +59,12 @@ internal sealed partial class EngineHost : IDisposable
         public BindingReport Rebind(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => engine.Rebind(cgroupId, profile, mode, floor);
 
         public void Unbind(ulong cgroupId) => engine.Unbind(cgroupId);
+
+        public void StartRecording(ulong cgroupId) => engine.StartRecording(cgroupId);
+
+        public void StopRecording(ulong cgroupId) => engine.StopRecording(cgroupId);
+
+        public SyscallRecording? ReadRecording(ulong cgroupId) => engine.ReadRecording(cgroupId);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Enforcement engine ready: pins in {PinRoot}, kernel {Kernel}, {Adopted} bindings adopted")]

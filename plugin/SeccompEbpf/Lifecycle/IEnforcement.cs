@@ -27,4 +27,14 @@ internal interface IEnforcement
 
     /// <summary>Removes a binding; unknown ids are ignored.</summary>
     void Unbind(ulong cgroupId);
+
+    /// <summary>Starts recording a bound cgroup's syscalls from an empty set (docs/recording.md).</summary>
+    /// <exception cref="InvalidOperationException">The cgroup is not bound.</exception>
+    void StartRecording(ulong cgroupId);
+
+    /// <summary>Stops recording; the recorded set is dropped.</summary>
+    void StopRecording(ulong cgroupId);
+
+    /// <summary>The syscalls recorded so far, or null when the cgroup is not recording.</summary>
+    SyscallRecording? ReadRecording(ulong cgroupId);
 }

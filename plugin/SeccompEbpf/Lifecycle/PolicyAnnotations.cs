@@ -4,7 +4,8 @@ namespace SeccompEbpf.Lifecycle;
 internal enum PolicyMode { Enforce, Audit, Off }
 
 /// <summary>What the annotations ask for one container, and which annotation said so (for error messages).</summary>
-internal sealed record PolicySelection(string? ProfileReference, string? ProfileSource, PolicyMode Mode, string? ModeSource)
+/// <param name="Record">seccomp-ebpf.io/record[.&lt;container&gt;] is "true": record the container's syscalls from its start (docs/recording.md).</param>
+internal sealed record PolicySelection(string? ProfileReference, string? ProfileSource, PolicyMode Mode, string? ModeSource, bool Record = false)
 {
     public bool IsManaged => ProfileReference is not null && Mode != PolicyMode.Off;
 }
@@ -14,6 +15,7 @@ internal static class PolicyAnnotations
 {
     public const string Profile = "seccomp-ebpf.io/profile";
     public const string Mode = "seccomp-ebpf.io/mode";
+    public const string Record = "seccomp-ebpf.io/record";
     public const string LegacyPod = "seccomp.security.alpha.kubernetes.io/pod";
     public const string LegacyContainerPrefix = "container.seccomp.security.alpha.kubernetes.io/";
     /// <summary>Longest annotation or profile value echoed in a message.</summary>
@@ -73,10 +75,18 @@ internal static class PolicyAnnotations
             _ => throw new PolicySelectionException($"annotation {modeSource}=\"{Echo(modeText)}\": mode must be enforce, audit or off"),
         };
 
-        // "unconfined" is Kubernetes' word for no filter: the container is not managed.
+        var (recordText, recordSource) = Lookup(podAnnotations, containerAnnotations, $"{Record}.{containerName}", Record);
+        bool record = recordText switch
+        {
+            null or "false" => false,
+            "true" => true,
+            _ => throw new PolicySelectionException($"annotation {recordSource}=\"{Echo(recordText)}\": record must be true or false"),
+        };
+
+        // "unconfined" is Kubernetes' word for no filter: the container is not managed (unless it records).
         if (profile is "unconfined")
             mode = PolicyMode.Off;
-        return new PolicySelection(profile, profileSource, mode, modeSource);
+        return new PolicySelection(profile, profileSource, mode, modeSource, record);
     }
 
     private static (string? Value, string? Source) Lookup(

@@ -73,6 +73,40 @@ internal sealed class PolicyBinder(IEnforcement? engine, string? engineFailure, 
         }
     }
 
+    /// <summary>Starts recording a bound cgroup, or goes on with the recording it already has (adopted after a restart); the problem, else null.</summary>
+    public string? StartRecording(ulong cgroupId, bool keepRunning)
+    {
+        if (engine is null)
+            return $"the enforcement engine is unavailable: {engineFailure}";
+        try
+        {
+            if (!keepRunning || engine.ReadRecording(cgroupId) is null)
+                engine.StartRecording(cgroupId);
+            return null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return EngineProblem(e);
+        }
+    }
+
+    /// <summary>Stops a cgroup's recording; the problem, else null.</summary>
+    public string? StopRecording(ulong cgroupId)
+    {
+        try
+        {
+            engine?.StopRecording(cgroupId);
+            return null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return EngineProblem(e);
+        }
+    }
+
+    /// <summary>What the cgroup's recording holds, or null when it records nothing (or there is no engine).</summary>
+    public SyscallRecording? ReadRecording(ulong cgroupId) => engine?.ReadRecording(cgroupId);
+
     /// <summary>The engine's bindings (empty without an engine), to be checked against the table.</summary>
     public IReadOnlyList<BindingInfo> Bindings => engine?.Bindings ?? [];
 

@@ -7,7 +7,8 @@ using SeccompEbpf.Nri;
 namespace SeccompEbpf.Lifecycle;
 
 /// <summary>Where a container's policy stands.</summary>
-internal enum PolicyState { Unmanaged, Pending, Enforced, Audited, Refused }
+/// <remarks>Recording: bound to the allow-all recording binding only (the container records and has no profile).</remarks>
+internal enum PolicyState { Unmanaged, Pending, Enforced, Audited, Refused, Recording }
 
 /// <summary>A container's policy: what the annotations asked, what `apply` overrode, and what the kernel does.</summary>
 internal sealed record ContainerPolicy(
@@ -19,11 +20,17 @@ internal sealed record ContainerPolicy(
     PolicyState State = PolicyState.Unmanaged,
     ulong BoundCgroupId = 0,
     BindingReport? Report = null,
-    string? Reason = null)
+    string? Reason = null,
+    bool Recording = false,
+    DateTimeOffset? RecordingSince = null)
 {
     public string? ProfileReference => ProfileOverride ?? Selection.ProfileReference;
     public PolicyMode Mode => ModeOverride ?? Selection.Mode;
-    public bool WantsBinding => ProfileReference is not null && Mode != PolicyMode.Off && ProfileReference != "unconfined";
+    /// <summary>A profile of its own is to be in force.</summary>
+    public bool WantsProfile => ProfileReference is not null && Mode != PolicyMode.Off && ProfileReference != "unconfined";
+    /// <summary>Recording needs a binding: without a profile, the container is bound to the allow-all built-in "unconfined".</summary>
+    public bool RecordOnly => Recording && !WantsProfile;
+    public bool WantsBinding => WantsProfile || Recording;
 }
 
 /// <summary>
@@ -98,18 +105,21 @@ internal sealed partial class PolicyController
         {
             return Invalid(pod, container, new PolicySelection(null, null, PolicyMode.Off, null), e.Message);
         }
-        var policy = new ContainerPolicy(container.Id, selection);
+        var policy = new ContainerPolicy(container.Id, selection, Recording: selection.Record);
         if (!policy.WantsBinding)
             return policy;
         try
         {
-            return policy with { Profile = _profiles.Get(policy.ProfileReference!), State = PolicyState.Pending };
+            return policy with { Profile = ProfileToBind(policy), State = PolicyState.Pending };
         }
         catch (PolicySelectionException e)
         {
             return Invalid(pod, container, selection, $"annotation {selection.ProfileSource}: {e.Message}");
         }
     }
+
+    // The profile a policy binds: its own, or for a container that only records the allow-all built-in.
+    private LoadedProfile ProfileToBind(ContainerPolicy policy) => _profiles.Get(policy.RecordOnly ? "unconfined" : policy.ProfileReference!);
 
     private ContainerPolicy Invalid(PodRecord pod, ContainerRecord container, PolicySelection selection, string problem)
     {
@@ -158,12 +168,16 @@ internal sealed partial class PolicyController
                 var report = bound.Report;
                 after = before with
                 {
-                    State = bound.Mode == EnforcementMode.Audit ? PolicyState.Audited : PolicyState.Enforced,
+                    State = before.RecordOnly ? PolicyState.Recording : bound.Mode == EnforcementMode.Audit ? PolicyState.Audited : PolicyState.Enforced,
                     BoundCgroupId = container.CgroupId,
                     Report = report,
                     Reason = report.IsDegraded ? "some actions are degraded on this kernel (see enforcement)" : null,
                 };
-                LogBound(pod.Namespace, pod.Name, container.Name, container.Id, before.ProfileReference!, before.Profile!.Version,
+                // A fresh binding starts the recording (at StartContainer: before the entrypoint's first instruction);
+                // a rebind keeps the one running.
+                if (before.Recording && before.BoundCgroupId != container.CgroupId)
+                    after = StartRecordingLocked(pod, container, after);
+                LogBound(pod.Namespace, pod.Name, container.Name, container.Id, before.RecordOnly ? "unconfined (recording)" : before.ProfileReference!, before.Profile!.Version,
                     after.State.ToString(), container.CgroupId, report.IsDegraded, report.Exactness?.ToString() ?? "not planned");
                 NoticeBound(pod, container, before, after, from);
                 break;
@@ -173,7 +187,7 @@ internal sealed partial class PolicyController
                     Notice(PolicyNoticeKind.Changed, pod, container.Name, $"container {container.Name}: no profile in force any more (was {ShortHash(before.Report.ProfileHash)}); the container is unmanaged");
                 if (unbound.UnbindProblem is { } unbindProblem)
                     LogUnbindFailed(container.Id, before.BoundCgroupId, unbindProblem); // the stale entry is found again at Reconcile
-                after = before with { State = PolicyState.Unmanaged, Report = null, BoundCgroupId = 0 };
+                after = before with { State = PolicyState.Unmanaged, Report = null, BoundCgroupId = 0, Recording = false, RecordingSince = null };
                 break;
             case BindOutcome.Vetoed vetoed:
                 LogVetoed(pod.Namespace, pod.Name, container.Name, vetoed.Problem);
@@ -216,7 +230,7 @@ internal sealed partial class PolicyController
             if (forget)
                 _table.Remove(containerId);
             else if (entry.Policy is { } policy)
-                _table.Put(entry with { Policy = policy with { BoundCgroupId = 0, Report = null, State = policy.WantsBinding ? PolicyState.Pending : PolicyState.Unmanaged } });
+                _table.Put(entry with { Policy = policy with { BoundCgroupId = 0, Report = null, State = policy.WantsBinding ? PolicyState.Pending : PolicyState.Unmanaged, RecordingSince = null } });
         }
     }
 
@@ -320,7 +334,9 @@ internal sealed partial class PolicyController
                     ModeOverride = newMode ?? policy.ModeOverride,
                     Profile = loaded ?? policy.Profile,
                 };
-                if (policy.WantsBinding && policy.Profile is null)
+                if (policy.RecordOnly)
+                    policy = policy with { Profile = ProfileToBind(policy) };
+                else if (policy.WantsBinding && policy.Profile is null)
                     policy = policy with { Profile = _profiles.Get(policy.ProfileReference!) };
                 LogApplied(pod.Namespace, pod.Name, container.Name, policy.ProfileReference ?? "-", policy.Mode.ToString());
                 ReplaceLocked(pod, container, policy);
@@ -404,7 +420,7 @@ internal sealed partial class PolicyController
                             Selection = selection, ProfileOverride = null, ModeOverride = null, Profile = null, Reason = null,
                         };
                         if (next.WantsBinding)
-                            next = next with { Profile = _profiles.Get(next.ProfileReference!) };
+                            next = next with { Profile = ProfileToBind(next) }; // a recording goes on, with or without a profile
                     }
                     catch (PolicySelectionException e)
                     {

@@ -1,0 +1,131 @@
+using System.Globalization;
+using System.Text.Json;
+using SeccompEbpf.Control;
+using SeccompEbpf.Profiles.Parsing;
+
+namespace SeccompEbpf.Cli;
+
+/// <summary><c>seccomp-ebpf record</c>: records a running container's syscalls and writes them as a seccomp profile (docs/recording.md).</summary>
+internal static class RecordCommand
+{
+    private const string Synopsis = "record (--pod NS/NAME | --container ID) [--duration D] [--out FILE] [--socket PATH]";
+    private static readonly TimeSpan DefaultDuration = TimeSpan.FromSeconds(10);
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        string? pod = null, container = null, output = null;
+        TimeSpan? duration = null;
+        var socket = ControlJson.DefaultSocketPath;
+        for (var i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--pod" when i + 1 < args.Length: pod = args[++i]; break;
+                case "--container" when i + 1 < args.Length: container = args[++i]; break;
+                case "--out" when i + 1 < args.Length: output = args[++i]; break;
+                case "--socket" when i + 1 < args.Length: socket = args[++i]; break;
+                case "--duration" when i + 1 < args.Length:
+                    duration = ParseDuration(args[++i]);
+                    if (duration is null)
+                        return ControlCommands.Usage(stderr, "record", args[i], Synopsis + "\n  D: a number with s, m or h (30s, 5m), or ms");
+                    break;
+                default: return ControlCommands.Usage(stderr, "record", args[i], Synopsis);
+            }
+        }
+        if ((pod is null) == (container is null))
+            return ControlCommands.Usage(stderr, "record", null, Synopsis);
+
+        List<RecordingStartView> started = [];
+        int code = await ControlCommands.RequestAsync(socket, new ControlRequest("record-start", Pod: pod, Container: container), stderr,
+            reply => started = reply.Result!.Value.Deserialize<List<RecordingStartView>>(ControlJson.Options) ?? []).ConfigureAwait(false);
+        if (code != 0)
+            return code;
+        if (started.Count == 0)
+        {
+            stderr.WriteLine($"seccomp-ebpf record: {pod ?? container} has no container to record");
+            return 1;
+        }
+
+        // A recording the annotation started holds everything since the container's first instruction: read it now
+        // unless told to wait. One this command started needs some time to see anything.
+        var wait = duration ?? (started.All(s => s.WasRecording) ? TimeSpan.Zero : DefaultDuration);
+        if (wait > TimeSpan.Zero)
+        {
+            stderr.WriteLine($"seccomp-ebpf record: recording {started.Count} container(s) for {wait.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (Ctrl-C ends it early)");
+            using var interrupted = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; interrupted.Cancel(); };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                await Task.Delay(wait, interrupted.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl-C: write what was recorded so far
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+        }
+
+        List<RecordingView> recordings = [];
+        code = await ControlCommands.RequestAsync(socket, new ControlRequest("record-read", Pod: pod, Container: container), stderr,
+            reply => recordings = reply.Result!.Value.Deserialize<List<RecordingView>>(ControlJson.Options) ?? []).ConfigureAwait(false);
+        // what this command started, it stops (a container bound only to record becomes unmanaged again)
+        foreach (var s in started.Where(s => !s.WasRecording))
+            await ControlCommands.RequestAsync(socket, new ControlRequest("record-stop", Container: s.ContainerId), stderr, _ => { }).ConfigureAwait(false);
+        if (code != 0)
+            return code;
+        if (recordings.Count == 0)
+        {
+            stderr.WriteLine($"seccomp-ebpf record: {pod ?? container}: the recording ended before it could be read (the container stopped?)");
+            return 1;
+        }
+
+        foreach (var recording in recordings)
+        {
+            string profile = RecordedProfileWriter.Write(recording.Syscalls, CommentOf(recording));
+            int count = recording.Syscalls.Values.SelectMany(n => n).Distinct().Count();
+            if (output is null)
+            {
+                stdout.Write(profile);
+                continue;
+            }
+            string file = recordings.Count == 1 ? output : PerContainer(output, recording.Container);
+            await File.WriteAllTextAsync(file, profile).ConfigureAwait(false);
+            stderr.WriteLine($"seccomp-ebpf record: {recording.Namespace}/{recording.Pod} {recording.Container}: {count} syscalls → {file}");
+        }
+        return 0;
+    }
+
+    /// <summary>The profile's comment: what, when, from which container, under which policy.</summary>
+    internal static string CommentOf(RecordingView r)
+    {
+        string since = r.Since is { } s ? s.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture) : "before the daemon's last restart";
+        string perArch = string.Join("; ", r.Syscalls.Where(kv => kv.Value.Count > 0).Select(kv => $"{kv.Key}: {kv.Value.Count}"));
+        return $"Recorded by seccomp-ebpf from container {r.Container} ({r.ContainerId[..Math.Min(12, r.ContainerId.Length)]}) of pod {r.Namespace}/{r.Pod}, "
+               + $"from {since} to {r.ReadAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture)}, "
+               + $"under {(r.Profile is null ? "no profile (the allow-all recording binding)" : $"profile {r.Profile}")}. "
+               + $"Every syscall attempted is allowed here, including those the policy in force denied ({(perArch.Length == 0 ? "none recorded" : perArch)})."
+               + (r.UnknownNumbers.Count > 0 ? $" Numbers without a name, left out: {string.Join(", ", r.UnknownNumbers)}." : "")
+               + (r.OutOfRange ? " Some syscall number at or above 512 was attempted and could not be recorded." : "");
+    }
+
+    private static string PerContainer(string output, string container)
+    {
+        string extension = Path.GetExtension(output);
+        return Path.ChangeExtension(output, null) + "." + container + (extension.Length > 0 ? extension : ".json");
+    }
+
+    internal static TimeSpan? ParseDuration(string text)
+    {
+        foreach (var (suffix, unit) in new[] { ("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0) })
+        {
+            if (text.EndsWith(suffix, StringComparison.Ordinal)
+                && double.TryParse(text[..^suffix.Length], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value))
+                return TimeSpan.FromSeconds(value * unit);
+        }
+        return double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double seconds) ? TimeSpan.FromSeconds(seconds) : null;
+    }
+}

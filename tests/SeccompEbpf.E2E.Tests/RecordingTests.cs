@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SeccompEbpf.Cri.V1;
+using SeccompEbpf.E2E.Tests.Containerd;
+using Xunit.Abstractions;
+
+namespace SeccompEbpf.E2E.Tests;
+
+/// <summary>
+/// Live recording through a real containerd (docs/recording.md): a pod annotated seccomp-ebpf.io/record is recorded
+/// from its first instruction, `seccomp-ebpf record` writes the profile, and that profile enforced on a fresh pod
+/// running the same script lets it run, while one extra syscall is caught. This host has no BPF LSM, so the recorded
+/// ERRNO(EPERM) default is enforced as KILL after entry (enforcement.onUnenforceable degrade-to-kill): any syscall the
+/// recording missed would kill the fresh pod. Runs against containerd 1.7 (the e2e tier's first run).
+/// The fresh pods get the profile live (`apply`), after runc's init has exec'd the script: that init is a Go program
+/// whose runtime's syscalls vary from one start to the next (epoll_pwait, futex, ...), so a profile recorded over one
+/// start can miss one of another start's init (docs/recording.md says so); the script itself is deterministic.
+/// </summary>
+public sealed class RecordingTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
+    // The probe is the same static binary in both scripts; only the syscall it makes differs (busybox sh and runc's
+    // init never call personality). The marker says the work is done; sleep keeps the container for the checks.
+    private const string Work = "ls / > /dev/null; cat /etc/hostname > /dev/null; mkdir /tmp/d; rmdir /tmp/d; ";
+    // The gate (see PolicyTests.GatedProbe) sleeps at least once, so the recording holds what waiting costs.
+    private const string Gate = "exec 2>&1; sleep 0.05; while [ ! -e /tmp/go ]; do sleep 0.05; done; ";
+    private const string Script = Gate + "container-probe getppid 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
+    private const string ScriptWithPersonality = Gate + "container-probe personality-query 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
+
+    private ContainerdInstance _containerd = null!;
+    private DaemonConfig _config = null!;
+    private DaemonProcess _daemon = null!;
+
+    public async Task InitializeAsync()
+    {
+        _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
+        _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket) { OnUnenforceable = "degrade-to-kill" };
+        _daemon = DaemonProcess.Start(_config, new Dictionary<string, string>());
+        await _daemon.WaitUntilReadyAsync(Patience);
+    }
+
+    public async Task DisposeAsync()
+    {
+        output.WriteLine("daemon output tail:\n" + _daemon.Tail(30));
+        await _daemon.DisposeAsync();
+        await _containerd.DisposeAsync();
+        await _config.DetachAsync();
+    }
+
+    private async Task<(PodSandboxConfig Pod, string ContainerId)> RunAsync(string pod, string script, Dictionary<string, string> annotations)
+    {
+        var (podId, podConfig) = await _containerd.RunPodAsync(pod, annotations: annotations);
+        var id = await _containerd.CreateContainerAsync(podId, podConfig, "app", script);
+        await _containerd.Runtime.StartContainerAsync(new StartContainerRequest { ContainerId = id });
+        return (podConfig, id);
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
+        await Exec.TryRunAsync(DaemonProcess.ExecutablePath, [.. args, "--socket", _config.ControlSocket]);
+
+    private async Task<ContainerStatus> StatusAsync(string containerId) =>
+        (await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true })).Status;
+
+    /// <summary>Waits until the script touched /tmp/done, or fails when the container exits first.</summary>
+    private async Task WaitUntilDoneAsync(string containerId, PodSandboxConfig pod)
+    {
+        var info = await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true });
+        using var doc = JsonDocument.Parse(info.Info["info"]);
+        int pid = doc.RootElement.GetProperty("pid").GetInt32();
+        var guard = Stopwatch.StartNew();
+        while (!File.Exists($"/proc/{pid}/root/tmp/done"))
+        {
+            var status = await StatusAsync(containerId);
+            Assert.True(status.State == ContainerState.ContainerRunning,
+                $"container {containerId[..12]} exited ({status.ExitCode}) before its script was done; log:\n{_containerd.ReadContainerLog(pod, "app")}\nevents: {await EventLinesAsync()}");
+            if (guard.Elapsed > Patience)
+                throw new TimeoutException($"the script of {containerId[..12]} did not finish (deadlock guard)");
+            await Task.Delay(50);
+        }
+    }
+
+    private async Task<List<JsonElement>> EventsAsync(string pod)
+    {
+        var (code, stdout, stderr) = await CliAsync("events", "--json", "--pod", pod);
+        Assert.True(code == 0, $"events failed: {stderr}");
+        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+    }
+
+    private async Task ApplyRecordedAsync(string containerId)
+    {
+        var (code, stdout, stderr) = await CliAsync("apply", "--container", containerId, "--profile", "recorded");
+        Assert.True(code == 0, stderr);
+        Assert.Contains(" enforced ", stdout);
+    }
+
+    private async Task<string> EventLinesAsync() => (await CliAsync("events")).Stdout;
+
+    [Fact]
+    public async Task A_recorded_profile_runs_the_same_script_and_catches_one_extra_syscall()
+    {
+        // 1. Recorded from StartContainer on: no profile, so the allow-all recording binding; ps says so.
+        var recorded = await RunAsync("recorded", Script, new Dictionary<string, string> { ["seccomp-ebpf.io/record"] = "true" });
+        await PolicyTests.ReleaseGateAsync(_containerd, recorded.ContainerId);
+        await WaitUntilDoneAsync(recorded.ContainerId, recorded.Pod);
+        var (code, ps, psErr) = await CliAsync("ps", "--json");
+        Assert.True(code == 0, psErr);
+        var row = JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == recorded.ContainerId);
+        Assert.Equal("recording", row.GetProperty("state").GetString());
+        Assert.True(row.TryGetProperty("recording", out _), ps);
+
+        // 2. The CLI reads the recording (running since the first instruction: no waiting) into a profile file.
+        string file = Path.Join(_config.Root, "recorded.json");
+        var (recordCode, _, recordErr) = await CliAsync("record", "--pod", "default/recorded", "--out", file);
+        Assert.True(recordCode == 0, recordErr);
+        string json = await File.ReadAllTextAsync(file);
+        output.WriteLine(json);
+        using (var doc = JsonDocument.Parse(json))
+        {
+            Assert.Equal("SCMP_ACT_ERRNO", doc.RootElement.GetProperty("defaultAction").GetString());
+            var names = doc.RootElement.GetProperty("syscalls")[0].GetProperty("names").EnumerateArray().Select(n => n.GetString()!).ToList();
+            Assert.Equal(names.Order(StringComparer.Ordinal), names);
+            foreach (string expected in new[] { "execve", "getppid", "mkdir", "rmdir", "exit_group" })
+                Assert.Contains(expected, names);
+            Assert.DoesNotContain("personality", names);
+            Assert.Contains("of pod default/recorded", doc.RootElement.GetProperty("syscalls")[0].GetProperty("comment").GetString());
+        }
+        // the project's own parser and limits accept it as it is
+        var (validateCode, validated, _) = await Exec.TryRunAsync(DaemonProcess.ExecutablePath, ["profile", "validate", file]);
+        Assert.True(validateCode == 0, validated);
+
+        // 3. Enforced (applied live, while the script waits at its gate) on a fresh pod running the same script: it runs
+        //    to the end with no event at all.
+        _config.WriteProfile("recorded", json);
+        var replay = await RunAsync("replay", Script, []);
+
+        // (A recording the CLI starts itself, on this unmanaged container waiting at its gate: bound to record, read
+        // after --duration, then stopped and unbound again.)
+        string waiting = Path.Join(_config.Root, "waiting.json");
+        var (waitCode, _, waitErr) = await CliAsync("record", "--container", replay.ContainerId, "--duration", "500ms", "--out", waiting);
+        Assert.True(waitCode == 0, waitErr);
+        using (var doc = JsonDocument.Parse(await File.ReadAllTextAsync(waiting)))
+            Assert.Contains("clock_nanosleep", doc.RootElement.GetProperty("syscalls")[0].GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+        var (_, psAfter, _) = await CliAsync("ps", "--json");
+        var replayRow = JsonDocument.Parse(psAfter).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == replay.ContainerId);
+        Assert.Equal("unmanaged", replayRow.GetProperty("state").GetString());
+        Assert.False(replayRow.TryGetProperty("recording", out _), psAfter);
+
+        await ApplyRecordedAsync(replay.ContainerId);
+        await PolicyTests.ReleaseGateAsync(_containerd, replay.ContainerId);
+        await WaitUntilDoneAsync(replay.ContainerId, replay.Pod);
+        Assert.Equal(ContainerState.ContainerRunning, (await StatusAsync(replay.ContainerId)).State);
+        Assert.Empty(await EventsAsync("default/replay"));
+        Assert.Contains("getppid ret=", _containerd.ReadContainerLog(replay.Pod, "app"));
+
+        // 4. The same script with personality instead of getppid: the probe is killed at personality (the shell, its
+        //    parent, goes on to the end), and the kill is reported.
+        var extra = await RunAsync("extra", ScriptWithPersonality, []);
+        await ApplyRecordedAsync(extra.ContainerId);
+        await PolicyTests.ReleaseGateAsync(_containerd, extra.ContainerId);
+        await WaitUntilDoneAsync(extra.ContainerId, extra.Pod);
+        Assert.DoesNotContain("personality-query ret=", _containerd.ReadContainerLog(extra.Pod, "app"));
+        var events = await EventsAsync("default/extra");
+        var kill = Assert.Single(events);
+        Assert.Equal("personality", kill.GetProperty("syscall").GetString());
+        Assert.Equal("KillProcess (degraded)", kill.GetProperty("action").GetString()); // ERRNO(EPERM) as KILL after entry here
+    }
+}
