@@ -211,6 +211,33 @@ public sealed class SeccompFloorTests : IDisposable
         engine.Unbind(covered.Id);
     }
 
+    [Fact]
+    public void RecordingAFloorCoveredBindingAttachesSysEnterUntilTheRecordingStops()
+    {
+        using var engine = _scope.Open();
+        using var covered = TestCgroup.Create("floor-recorded");
+        var profile = Make("floor-record-deny-unshare", CompiledAction.Allow, Only(Unshare, CompiledAction.Errno(1)));
+        var floor = Floor("record", CompiledAction.Allow, Only(Unshare, CompiledAction.Errno(1)));
+
+        engine.Bind(covered.Id, profile, EnforcementMode.Enforce, floor);
+        Assert.False(engine.SysEnterAttached);
+
+        // the recorder lives in sys_enter: a recording must see the syscalls even when nothing else needs the program
+        engine.StartRecording(covered.Id);
+        Assert.True(engine.SysEnterAttached);
+        ManagedSyscallsOf(engine, covered);
+        var recorded = engine.ReadRecording(covered.Id)!.Syscalls[SyscallArch.X86_64];
+        Assert.Contains(Getppid, recorded);
+
+        // a rebind (the same floor) keeps the recording and with it the program
+        engine.Rebind(covered.Id, profile, EnforcementMode.Enforce, floor);
+        Assert.True(engine.SysEnterAttached);
+
+        engine.StopRecording(covered.Id);
+        Assert.False(engine.SysEnterAttached);
+        engine.Unbind(covered.Id);
+    }
+
     /// <summary>How many syscalls the engine decided while a process in <paramref name="cgroup"/> made three getppid calls (and its exit).</summary>
     private static ulong ManagedSyscallsOf(EnforcementEngine engine, TestCgroup cgroup)
     {
