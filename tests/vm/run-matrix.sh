@@ -259,7 +259,7 @@ while read -r -u 3 name regex kernel_env_line; do
     if [ ${#only_kernels[@]} -gt 0 ] && [[ " ${only_kernels[*]} " != *" $name "* ]]; then continue; fi
 
     status=ok; boot_s=-; suite_s=-; release='?'; lsm_shown=""; lsm_arg=""; note=""; per_suite=""
-    kernel_env=(); extra_cmdline=(); accel=tcg; smp=2; only_suites=""
+    kernel_env=(); extra_cmdline=(); accel=tcg,thread=single; smp=2; only_suites=""
     for token in ${kernel_env_line%%#*}; do
         case $token in
             cmdline:*) extra_cmdline+=("${token#cmdline:}") ;;
