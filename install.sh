@@ -22,7 +22,8 @@ What it does:
      bookworm-backports, clang-19 (apt sources are derived from this machine's own Debian entries)
   2. builds the BPF object and the .NET daemon, installs them to PREFIX
   3. writes /etc/seccomp-ebpf/config.json (kept if present) and /etc/seccomp-ebpf/profiles/
-  4. enables NRI in containerd 1.7 configs (keeps a backup: CONFIG.seccomp-ebpf.orig); 2.x configs are left intact
+  4. enables NRI in containerd 1.7 configs (keeps a backup: CONFIG.seccomp-ebpf.orig); 2.x configs are left intact;
+     where this machine cannot lower oom_score_adj, sets containerd's restrict_oom_score_adj (else no pod starts)
   5. starts the daemon: a systemd unit where systemd runs, else a background process logging to
      /var/log/seccomp-ebpf.log (pid in /run/seccomp-ebpf.pid); in preinstalled mode containerd starts it
 USAGE
@@ -144,6 +145,14 @@ log "registering with containerd ($containerd_config)"
 external_flag=""
 [ "$mode" = external ] && external_flag=--external
 changed=$(bash "$src/scripts/containerd-nri.sh" enable "$containerd_config" $external_flag)
+# containerd's CRI gives pod sandboxes oom_score_adj -998, lower than its own. Where the runtime may not lower it
+# (an unprivileged or nested environment without CAP_SYS_RESOURCE, like some CI and cloud-shell machines) every pod
+# fails to start with "write /proc/self/oom_score_adj: ..."; restrict_oom_score_adj = true makes containerd keep
+# scores no lower than its own. Probed in a child process, which is what runc's would do.
+if ! (echo -998 > /proc/self/oom_score_adj) 2>/dev/null; then
+    log "this machine cannot lower oom_score_adj (needs CAP_SYS_RESOURCE): setting restrict_oom_score_adj = true in $containerd_config, else no pod could start"
+    [ "$(bash "$src/scripts/containerd-nri.sh" restrict-oom "$containerd_config")" = changed ] && changed=changed
+fi
 mkdir -p /opt/nri/plugins
 if [ "$mode" = preinstalled ]; then
     stop_daemon

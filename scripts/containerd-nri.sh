@@ -4,11 +4,14 @@
 #                                                  has disable = false (and disable_connections = false with --external);
 #                                                  containerd 2.x (version = 3) enables NRI by default: a config without
 #                                                  the section is left intact, one that disables NRI is switched on.
+#   containerd-nri.sh restrict-oom CONFIG          set restrict_oom_score_adj = true in the CRI runtime's section (1.7:
+#                                                  plugins."io.containerd.grpc.v1.cri", 2.x: plugins.'io.containerd.cri.v1.runtime'),
+#                                                  for machines where the runtime cannot lower oom_score_adj (install.sh probes).
 #   containerd-nri.sh restore CONFIG               put back the original saved by the first change.
 # Prints "changed" or "unchanged". The original is kept once, as CONFIG.seccomp-ebpf.orig.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 action=$1 config=$2 external=false
 [ "${3:-}" = --external ] && external=true
@@ -28,7 +31,7 @@ case "$action" in
         fi
         exit 0
         ;;
-    enable) ;;
+    enable|restrict-oom) ;;
     *) usage ;;
 esac
 
@@ -43,6 +46,44 @@ if [ ! -f "$config" ]; then
 fi
 
 version=$(sed -n 's/^[[:space:]]*version[[:space:]]*=[[:space:]]*\([0-9]*\).*/\1/p' "$config" | head -1)
+# Saves the original once, then writes $1 over the config; prints changed or unchanged.
+replace_config() {
+    if cmp -s "$1" "$config"; then
+        rm -f "$1"
+        echo unchanged
+        return
+    fi
+    [ -f "$backup" ] || [ -f "$backup.absent" ] || cp -p "$config" "$backup"
+    cat "$1" > "$config"
+    rm -f "$1"
+    echo changed
+}
+
+if [ "$action" = restrict-oom ]; then
+    if [ "${version:-1}" -ge 3 ]; then
+        cri_section="[plugins.'io.containerd.cri.v1.runtime']"
+        cri_header='^[[:space:]]*\[plugins\.["\047]io\.containerd\.cri\.v1\.runtime["\047]\][[:space:]]*$'
+    else
+        cri_section='[plugins."io.containerd.grpc.v1.cri"]'
+        cri_header='^[[:space:]]*\[plugins\.["\047]io\.containerd\.grpc\.v1\.cri["\047]\][[:space:]]*$'
+    fi
+    tmp=$(mktemp)
+    awk -v h="$cri_header" -v section="$cri_section" '
+        /^[[:space:]]*\[/ {
+            if (in_cri && !set) { print "  restrict_oom_score_adj = true"; set = 1 }
+            in_cri = ($0 ~ h)
+            if (in_cri) seen = 1
+        }
+        in_cri && /^[[:space:]]*restrict_oom_score_adj[[:space:]]*=/ { sub(/=.*/, "= true"); set = 1 }
+        { print }
+        END {
+            if (in_cri && !set) print "  restrict_oom_score_adj = true"
+            if (!seen) { print ""; print section; print "  restrict_oom_score_adj = true" }
+        }' "$config" > "$tmp"
+    replace_config "$tmp"
+    exit 0
+fi
+
 # 2.x (version 3) enables NRI unless its section says otherwise: only an existing section is edited there.
 add_missing=true
 [ "${version:-1}" -ge 3 ] && add_missing=false
@@ -81,12 +122,4 @@ if $add_missing && ! awk -v h="$nri_header" '/^[[:space:]]*\[/ { s = ($0 ~ h) } 
     mv "$tmp.2" "$tmp"
 fi
 
-if cmp -s "$tmp" "$config"; then
-    rm -f "$tmp"
-    echo unchanged
-    exit 0
-fi
-[ -f "$backup" ] || [ -f "$backup.absent" ] || cp -p "$config" "$backup"
-cat "$tmp" > "$config"
-rm -f "$tmp"
-echo changed
+replace_config "$tmp"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs SeccompEbpf's Debian packages. Groups: runtime (the daemon and containerd), build (compile the
-# plugin and its BPF object), test (everything ./test.sh exercises). Idempotent: apt runs only when a package is missing.
-#   scripts/install-deps.sh runtime build [test]
+# plugin and its BPF object), test (everything ./test.sh exercises), image (scripts/build-image.sh: umoci writes
+# the OCI image without a container engine). Idempotent: apt runs only when a package is missing.
+#   scripts/install-deps.sh runtime build [test] [image]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 runtime_pkgs=(containerd/trixie runc libbpf1/bookworm-backports ca-certificates)
 build_pkgs=(clang-19 llvm-19 libbpf-dev/bookworm-backports bpftool/bookworm-backports make gcc libc6-dev)
+image_pkgs=(umoci)
 test_pkgs=(busybox-static libseccomp-dev gcc-multilib qemu-system-x86 cpio kmod xz-utils zstd linux-libc-dev procps psmisc)
 
 wanted=()
@@ -15,7 +17,8 @@ for group in "$@"; do
         runtime) wanted+=("${runtime_pkgs[@]}") ;;
         build) wanted+=("${build_pkgs[@]}") ;;
         test) wanted+=("${test_pkgs[@]}") ;;
-        *) echo "install-deps: unknown group '$group' (runtime, build, test)" >&2; exit 2 ;;
+        image) wanted+=("${image_pkgs[@]}") ;;
+        *) echo "install-deps: unknown group '$group' (runtime, build, test, image)" >&2; exit 2 ;;
     esac
 done
 

@@ -78,6 +78,25 @@ public sealed class ContainerdRegistrationTests : IDisposable
         Assert.Equal("unchanged", await RunAsync("enable", Config, "--external"));
     }
 
+    [Theory]
+    [InlineData("1.7")]
+    [InlineData("2")]
+    public async Task Restrict_oom_sets_the_cri_runtime_key_as_containerd_reads_it(string release)
+    {
+        // Each release's own `config default`: 1.7 has the key (false) in its CRI section, 2.x has it under cri.v1.runtime.
+        var containerd = release == "2" ? Containerd2Binary() : "containerd";
+        var generated = await Exec.RunAsync(containerd, ["config", "default"]);
+        File.WriteAllText(Config, generated);
+        Assert.Contains("restrict_oom_score_adj = false", await DumpAsync(containerd));
+
+        Assert.Equal("changed", await RunAsync("restrict-oom", Config));
+        var dumped = await DumpAsync(containerd);
+        Assert.Contains("restrict_oom_score_adj = true", dumped);
+        Assert.DoesNotContain("restrict_oom_score_adj = false", dumped);
+        Assert.Equal(generated, File.ReadAllText(Config + ".seccomp-ebpf.orig"));
+        Assert.Equal("unchanged", await RunAsync("restrict-oom", Config));
+    }
+
     private static string Containerd2Binary()
     {
         var dir = Environment.GetEnvironmentVariable("SECCOMP_EBPF_CONTAINERD2_BIN");

@@ -148,15 +148,5 @@ public sealed class NriLifecycleTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     /// <summary>The container's init PID (from the CRI) and the inode of its cgroup v2 directory (from the kernel).</summary>
-    private async Task<(int Pid, ulong CgroupId)> CgroupOfContainerAsync(string containerId)
-    {
-        var status = await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true });
-        using var info = JsonDocument.Parse(status.Info["info"]);
-        var pid = info.RootElement.GetProperty("pid").GetInt32();
-        var relative = File.ReadLines($"/proc/{pid}/cgroup").Single(l => l.StartsWith("0::", StringComparison.Ordinal))[3..];
-        var mount = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(" - ")).Where(p => p.Length == 2 && p[1].StartsWith("cgroup2 ", StringComparison.Ordinal))
-            .Select(p => p[0].Split(' ')[4]).First();
-        var inode = (await Exec.RunAsync("stat", ["-c", "%i", mount + relative])).Trim();
-        return (pid, ulong.Parse(inode));
-    }
+    private Task<(int Pid, ulong CgroupId)> CgroupOfContainerAsync(string containerId) => _containerd.HostViewOfContainerAsync(containerId);
 }

@@ -151,6 +151,26 @@ public sealed class ContainerdInstance : IAsyncDisposable
         await Exec.RunAsync(Tool("ctr"), ["-a", CriSocket, "-n", "k8s.io", "images", "import", tarPath], ct);
     }
 
+    /// <summary>
+    /// Imports an OCI archive (scripts/build-image.sh's) into the k8s.io namespace; its tags are named
+    /// <paramref name="baseName"/>:TAG, as a kubelet names the image the manifest gives.
+    /// </summary>
+    public async Task ImportOciArchiveAsync(string archive, string baseName, CancellationToken ct = default) =>
+        await Exec.RunAsync(Tool("ctr"), ["-a", CriSocket, "-n", "k8s.io", "images", "import", "--base-name", baseName, archive], ct);
+
+    /// <summary>The host's own view of a running container: its init's PID and its cgroup's inode (the cgroup id).</summary>
+    public async Task<(int Pid, ulong CgroupId)> HostViewOfContainerAsync(string containerId, CancellationToken ct = default)
+    {
+        var status = await Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true }, cancellationToken: ct);
+        using var info = System.Text.Json.JsonDocument.Parse(status.Info["info"]);
+        var pid = info.RootElement.GetProperty("pid").GetInt32();
+        var relative = File.ReadLines($"/proc/{pid}/cgroup").Single(l => l.StartsWith("0::", StringComparison.Ordinal))[3..];
+        var mount = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(" - ")).Where(p => p.Length == 2 && p[1].StartsWith("cgroup2 ", StringComparison.Ordinal))
+            .Select(p => p[0].Split(' ')[4]).First();
+        var inode = (await Exec.RunAsync("stat", ["-c", "%i", mount + relative], ct)).Trim();
+        return (pid, ulong.Parse(inode));
+    }
+
     /// <summary>Creates a host-network pod (no CNI needed) and returns its sandbox id and config.</summary>
     public async Task<(string Id, PodSandboxConfig Config)> RunPodAsync(string name, string @namespace = "default",
         IReadOnlyDictionary<string, string>? annotations = null, CancellationToken ct = default)

@@ -96,6 +96,16 @@ public sealed class KubernetesManifestTests
     }
 
     [Fact]
+    public void The_daemonset_translates_to_CRI_and_a_pod_field_it_cannot_express_fails_naming_it()
+    {
+        var objects = LoadAll();
+        DaemonSetPod.From(objects); // DaemonSetImageTests runs it
+        Single<V1DaemonSet>(objects).Spec.Template.Spec.DnsPolicy = "ClusterFirstWithHostNet";
+        var refused = Assert.Throws<NotSupportedException>(() => DaemonSetPod.From(objects));
+        Assert.Contains("dnsPolicy", refused.Message);
+    }
+
+    [Fact]
     public void Rbac_grants_exactly_pods_read_events_create_and_configmaps_read_in_the_daemon_namespace()
     {
         var objects = LoadAll();
