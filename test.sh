@@ -177,9 +177,10 @@ for tier in $tiers; do
                 fi
                 vm_pass=$(( vm_pass + p )); vm_fail=$(( vm_fail + f ))
             }
-            # TaskCacheTests: the per-task binding cache (task storage in raw_tp) on each kernel. CompatArchTests run in every
+            # TaskCacheTests: the per-task binding cache (task storage in raw_tp) on each kernel; SeccompFloorTests: the kernel
+            # seccomp floor where the LSM hooks attach too. CompatArchTests run in every
             # guest when this host cannot run them; VMTEST lines say where they ran.
-            vm_filter="FullyQualifiedName~CapabilityTests|FullyQualifiedName~BpfDifferential|FullyQualifiedName~ErrnoCoverage|FullyQualifiedName~TaskCacheTests"
+            vm_filter="FullyQualifiedName~CapabilityTests|FullyQualifiedName~BpfDifferential|FullyQualifiedName~ErrnoCoverage|FullyQualifiedName~TaskCacheTests|FullyQualifiedName~SeccompFloorTests"
             [ "$host_ia32" = yes ] || vm_filter="$vm_filter|FullyQualifiedName~CompatArchTests"
             vm_run engine env \
                 SECCOMP_EBPF_VM_DOTNET_TESTS=tests/SeccompEbpf.Bpf.Tests/bin/Release/net10.0/SeccompEbpf.Bpf.Tests.dll \

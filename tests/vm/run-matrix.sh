@@ -467,10 +467,9 @@ while read -r -u 3 name regex kernel_env_line; do
             log "$name: FAILED ($note); console log: $console"
             grep -a ' result=fail' "$rundir/results" | sed 's/^/  /' >&2 || true
         fi
-        # Multi-threaded TCG does not keep the guest kernel's code patching coherent across vCPUs (text_poke_bp, as
-        # the sys_enter tracepoint is switched on and off): seen here as an "int3" oops at trace_syscall_enter (7.2)
-        # and as both vCPUs in a soft lockup (6.1), each once in several runs, never with a failed case. A kernel
-        # whose guest faulted is booted once more, and the table says so; the first console stays.
+        # Multi-threaded TCG left the guest kernel's code patching incoherent across vCPUs (text_poke_bp, as sys_enter is
+        # switched on and off: int3 oopses, soft lockups; docs/vm.md), hence single-threaded TCG by default (accel= above).
+        # A guest that faults anyway is booted once more, and the table says so; the first console stays.
         if [ "$status" != ok ] && [ "$attempt" = 1 ] && [[ $note == *"guest kernel fault"* ]]; then
             cp "$console" "$rundir/console.attempt1.log"
             log "$name: booting it once more after the guest kernel fault (console kept as $rundir/console.attempt1.log)"

@@ -127,22 +127,7 @@ internal static partial class ProfileCommand
                 return null;
             }
             if (seccomp is not null)
-            {
-                var parsed = ProfileParser.Parse(seccomp);
-                foreach (var d in parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error))
-                    stderr.WriteLine(d.Format($"{reference} (linux.seccomp)"));
-                if (parsed.Profile is null)
-                    return null;
-                try
-                {
-                    return ProfileCompiler.Compile(parsed.Profile, context).Profile;
-                }
-                catch (ProfileException e)
-                {
-                    stderr.WriteLine($"{reference} (linux.seccomp): {e.Message}");
-                    return null;
-                }
-            }
+                return CompileParsed(ProfileParser.Parse(seccomp), $"{reference} (linux.seccomp)", context, stderr);
         }
         return CompileReference(reference, context, stderr);
     }
@@ -180,9 +165,14 @@ internal static partial class ProfileCommand
                 return null;
             }
         }
-        var parsed = ProfileParser.ParseFile(file);
+        return CompileParsed(ProfileParser.ParseFile(file), file, context, stderr);
+    }
+
+    /// <summary>The compiled profile, or null after printing its errors, each prefixed with WHERE.</summary>
+    private static CompiledProfile? CompileParsed(ProfileParseResult parsed, string where, CompileContext context, TextWriter stderr)
+    {
         foreach (var d in parsed.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error))
-            stderr.WriteLine(d.Format(file));
+            stderr.WriteLine(d.Format(where));
         if (parsed.Profile is null)
             return null;
         try
@@ -191,7 +181,7 @@ internal static partial class ProfileCommand
         }
         catch (ProfileException e)
         {
-            stderr.WriteLine($"{file}: {e.Message}");
+            stderr.WriteLine($"{where}: {e.Message}");
             return null;
         }
     }
