@@ -57,11 +57,7 @@ public sealed partial class EnforcementEngine
             }
             _bindings[cgroupId] = binding with { Recording = false };
             _maps.Recordings.Delete(cgroupId);
-            if (!ProgramsNeeded)
-            {
-                DetachPrograms();
-                ClearPendingVerdicts();
-            }
+            DetachProgramsIfUnneeded();
         }
         _logger.LogInformation("stopped recording the syscalls of cgroup {CgroupId}", cgroupId);
     }

@@ -216,11 +216,7 @@ public sealed partial class EnforcementEngine : IDisposable
             _maps.Recordings.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
-            if (!ProgramsNeeded)
-            {
-                DetachPrograms();
-                ClearPendingVerdicts();
-            }
+            DetachProgramsIfUnneeded();
             _logger.LogInformation("unbound cgroup {CgroupId}", cgroupId);
         }
         ReclaimIfMany();
@@ -241,6 +237,15 @@ public sealed partial class EnforcementEngine : IDisposable
     /// </summary>
     // A recording is kept by sys_enter too, even for a binding whose floor leaves the programs nothing to decide.
     private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter || b.Recording);
+
+    /// <summary>Detaches the programs once nothing needs them, and drops the verdicts sys_enter left for hooks that are gone.</summary>
+    private void DetachProgramsIfUnneeded()
+    {
+        if (ProgramsNeeded)
+            return;
+        DetachPrograms();
+        ClearPendingVerdicts();
+    }
 
     private BindingReport BindCore(ulong cgroupId, CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor)
     {
@@ -274,12 +279,8 @@ public sealed partial class EnforcementEngine : IDisposable
                     LevelRemoved(previous.Level);
                     Release(previous.Slot);
                 }
-                if (!ProgramsNeeded)
-                {
-                    // the entry stays, so a later binding that attaches sys_enter finds this container decided alike
-                    DetachPrograms();
-                    ClearPendingVerdicts();
-                }
+                // the entry stays, so a later binding that attaches sys_enter finds this container decided alike
+                DetachProgramsIfUnneeded();
             }
             catch
             {

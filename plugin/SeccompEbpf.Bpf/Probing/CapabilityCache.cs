@@ -18,15 +18,13 @@ internal static partial class CapabilityCache
     internal static KernelCapabilities ProbeOrReuse(string path, byte[] image, ILogger logger, Func<KernelCapabilities> probe)
     {
         var key = KeyFor(image);
-        switch (TryRead(path, key))
+        var (cached, why) = TryRead(path, key);
+        if (cached is not null)
         {
-            case (KernelCapabilities cached, _):
-                LogReused(logger, path, key.BootId);
-                return cached;
-            case (null, string why):
-                LogProbing(logger, path, why);
-                break;
+            LogReused(logger, path, key.BootId);
+            return cached;
         }
+        LogProbing(logger, path, why ?? "no record");
         var capabilities = probe();
         try
         {
