@@ -57,18 +57,45 @@ have_systemd() { [ -d /run/systemd/system ]; }
 
 log() { echo "install.sh: $*"; }
 
+# The containerd processes that serve CONFIG: others (a test suite's private containerds, a second runtime) are not ours
+# to stop. containerd reads /etc/containerd/config.toml unless -c/--config names another file.
+containerd_pids_for_config() {
+    local pid want cfg prev arg
+    want=$(readlink -f "$containerd_config")
+    for pid in $(pgrep -x containerd); do
+        cfg=/etc/containerd/config.toml prev=
+        while IFS= read -r -d '' arg; do
+            case "$prev" in -c|--config) cfg=$arg ;; esac
+            case "$arg" in --config=*) cfg=${arg#--config=} ;; esac
+            prev=$arg
+        done < "/proc/$pid/cmdline" 2>/dev/null || continue
+        [ "$(readlink -f "$cfg")" = "$want" ] && echo "$pid"
+    done
+    return 0
+}
+
+containerd_running() {
+    if have_systemd; then systemctl is-active -q containerd; else [ -n "$(containerd_pids_for_config)" ]; fi
+}
+
 restart_containerd() {
+    local pids
     if have_systemd; then
         systemctl restart containerd
-    elif pgrep -x containerd >/dev/null; then
-        log "restarting containerd (no systemd)"
-        pkill -TERM -x containerd || true
-        for _ in $(seq 50); do pgrep -x containerd >/dev/null || break; sleep 0.2; done
-        nohup containerd --config "$containerd_config" >>/var/log/containerd.log 2>&1 &
+        return
+    fi
+    pids=$(containerd_pids_for_config)
+    if [ -n "$pids" ]; then
+        log "restarting containerd (no systemd): pid $(echo $pids)"
+        kill -TERM $pids 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 $pids 2>/dev/null || break
+            sleep 0.2
+        done
     else
         log "starting containerd (no systemd), log in /var/log/containerd.log"
-        nohup containerd --config "$containerd_config" >>/var/log/containerd.log 2>&1 &
     fi
+    nohup containerd --config "$containerd_config" >>/var/log/containerd.log 2>&1 &
 }
 
 stop_daemon() {
@@ -149,9 +176,10 @@ changed=$(bash "$src/scripts/containerd-nri.sh" enable "$containerd_config" $ext
 # (an unprivileged or nested environment without CAP_SYS_RESOURCE, like some CI and cloud-shell machines) every pod
 # fails to start with "write /proc/self/oom_score_adj: ..."; restrict_oom_score_adj = true makes containerd keep
 # scores no lower than its own. Probed in a child process, which is what runc's would do.
-if ! (echo -998 > /proc/self/oom_score_adj) 2>/dev/null; then
-    log "this machine cannot lower oom_score_adj (needs CAP_SYS_RESOURCE): setting restrict_oom_score_adj = true in $containerd_config, else no pod could start"
-    [ "$(bash "$src/scripts/containerd-nri.sh" restrict-oom "$containerd_config")" = changed ] && changed=changed
+if ! (echo -998 > /proc/self/oom_score_adj) 2>/dev/null &&
+    [ "$(bash "$src/scripts/containerd-nri.sh" restrict-oom "$containerd_config")" = changed ]; then
+    log "this machine cannot lower oom_score_adj (needs CAP_SYS_RESOURCE): set restrict_oom_score_adj = true in $containerd_config, else no pod could start"
+    changed=changed
 fi
 mkdir -p /opt/nri/plugins
 if [ "$mode" = preinstalled ]; then
@@ -174,7 +202,7 @@ fi
 
 # Registration is checked in the log written from here on.
 log_offset=$(stat -c %s "$logfile" 2>/dev/null || echo 0)
-if [ "$changed" = changed ] || [ "$mode" = preinstalled ] || ! pgrep -x containerd >/dev/null; then
+if [ "$changed" = changed ] || [ "$mode" = preinstalled ] || ! containerd_running; then
     restart_containerd
 fi
 

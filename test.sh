@@ -6,14 +6,15 @@
 #
 # Tiers: unit (NRI library, profile engine), bpf (real BPF programs in this host's kernel), e2e (a real containerd
 # with NRI driven through the CRI: the system's 1.7, then a private 2.x for the lifecycle and policy tests),
-# vm (stock Debian kernels under qemu, where BPF LSM can deny with errno).
+# try (the README's install command on this machine for real, scripts/try.sh against it, then --uninstall), vm (stock
+# Debian kernels under qemu, where BPF LSM can deny with errno).
 # A tier that runs no test, skips a test, or does not run at all fails the whole run.
 # The compat (i386) cases run in the bpf tier when this kernel runs i386 binaries (probed), else in every vm kernel;
 # the summary says where they ran, and the run fails if they ran nowhere that should have run them.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(pwd)
-all_tiers="unit bpf e2e vm"
+all_tiers="unit bpf e2e try vm"
 tiers=${TIERS:-$all_tiers}
 if [ "${CI:-}" = true ] && [ "$tiers" != "$all_tiers" ]; then
     echo "test.sh: CI runs every tier; TIERS is for development only" >&2
@@ -126,6 +127,17 @@ check_containerd_reports() {
     fi
 }
 
+# The machine's own containerd (not the e2e tier's private ones): started by hand, by install.sh, or by systemd.
+system_containerd_pids() {
+    local pid
+    for pid in $(pgrep -x containerd); do
+        case "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)" in
+            "containerd "|"/usr/bin/containerd "|"containerd --config /etc/containerd/config.toml ") echo "$pid" ;;
+        esac
+    done
+    return 0
+}
+
 for tier in $tiers; do
     case "$tier" in
         unit)
@@ -155,6 +167,35 @@ for tier in $tiers; do
             SECCOMP_EBPF_CONTAINERD_BIN=$containerd2_bin \
                 run_dotnet_tier e2e tests/SeccompEbpf.E2E.Tests "Category!=vm&Containerd=every" "e2e containerd $v2"
             check_containerd_reports "e2e containerd $v2" "$last_trx" "$v2" strict
+            ;;
+        try)
+            # What a newcomer runs: ./install.sh for real (the system containerd, /usr/local, /etc/seccomp-ebpf), the demo
+            # against it, and --uninstall. A containerd this tier started is stopped again, so the machine is left as found.
+            t0=$(date +%s)
+            rows+=(try)
+            tier_pass[try]=0 tier_fail[try]=0
+            containerd_before=$(system_containerd_pids)
+            try_step() {
+                local name=$1 log="$results/try-$1.log"
+                shift
+                echo "== tier try: $name"
+                if "$@" > "$log" 2>&1; then
+                    tier_pass[try]=$(( tier_pass[try] + 1 ))
+                    tail -n 40 "$log"
+                else
+                    echo "test.sh: tier try: '$*' failed; its output:" >&2
+                    cat "$log" >&2
+                    tier_fail[try]=$(( tier_fail[try] + 1 ))
+                fi
+            }
+            try_step install ./install.sh
+            try_step try.sh scripts/try.sh
+            try_step uninstall ./install.sh --uninstall
+            if [ -z "$containerd_before" ]; then
+                pids=$(system_containerd_pids)
+                [ -z "$pids" ] || { kill $pids; echo "test.sh: tier try: stopped the containerd it started (pid $(echo $pids))"; }
+            fi
+            tier_secs[try]=$(( $(date +%s) - t0 ))
             ;;
         vm)
             t0=$(date +%s)

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs SeccompEbpf's Debian packages. Groups: runtime (the daemon and containerd), build (compile the
 # plugin and its BPF object), test (everything ./test.sh exercises), image (scripts/build-image.sh: umoci writes
-# the OCI image without a container engine). Idempotent: apt runs only when a package is missing.
-#   scripts/install-deps.sh runtime build [test] [image]
+# the OCI image without a container engine), try (scripts/try.sh's demo image). Idempotent: apt runs only when a
+# package is missing.
+#   scripts/install-deps.sh runtime build [test] [image] [try]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 runtime_pkgs=(containerd/trixie runc libbpf1/bookworm-backports ca-certificates)
 build_pkgs=(clang-19 llvm-19 libbpf-dev/bookworm-backports bpftool/bookworm-backports make gcc libc6-dev)
 image_pkgs=(umoci)
+try_pkgs=(busybox-static)
 test_pkgs=(busybox-static libseccomp-dev gcc-multilib qemu-system-x86 cpio kmod xz-utils zstd linux-libc-dev procps psmisc)
 
 wanted=()
@@ -18,7 +20,8 @@ for group in "$@"; do
         build) wanted+=("${build_pkgs[@]}") ;;
         test) wanted+=("${test_pkgs[@]}") ;;
         image) wanted+=("${image_pkgs[@]}") ;;
-        *) echo "install-deps: unknown group '$group' (runtime, build, test, image)" >&2; exit 2 ;;
+        try) wanted+=("${try_pkgs[@]}") ;;
+        *) echo "install-deps: unknown group '$group' (runtime, build, test, image, try)" >&2; exit 2 ;;
     esac
 done
 

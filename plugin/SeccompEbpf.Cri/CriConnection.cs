@@ -33,6 +33,7 @@ public sealed class CriConnection : IDisposable
         };
         _channel = GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = handler });
         Runtime = new RuntimeService.RuntimeServiceClient(_channel);
+        Images = new ImageService.ImageServiceClient(_channel);
     }
 
     /// <summary>The unix socket this connection talks to.</summary>
@@ -40,6 +41,9 @@ public sealed class CriConnection : IDisposable
 
     /// <summary>The runtime.v1.RuntimeService client.</summary>
     public RuntimeService.RuntimeServiceClient Runtime { get; }
+
+    /// <summary>The runtime.v1.ImageService client.</summary>
+    public ImageService.ImageServiceClient Images { get; }
 
     /// <inheritdoc/>
     public void Dispose() => _channel.Dispose();

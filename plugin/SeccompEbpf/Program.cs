@@ -23,6 +23,9 @@ internal static class Program
                                                    change a running container's policy until its pod goes away
           record (--pod NS/NAME | --container ID) [--duration D] [--out FILE]
                                                    the syscalls a running container makes, as a seccomp profile
+          pod run NS/NAME --image REF [--annotation K=V]... -- COMMAND [ARG]...
+          pod status|logs|rm NS/NAME               a one-container pod through containerd's CRI, to try
+                                                   profiles without Kubernetes (scripts/try.sh)
           doctor [--json]                          what this kernel can enforce
           detach [--pin-root DIR]                  remove all pinned BPF state (uninstall; containers lose their policy)
           version                                  print the version
@@ -55,6 +58,8 @@ internal static class Program
                 return await ControlCommands.ApplyAsync(rest, Console.Out, Console.Error).ConfigureAwait(false);
             case "record":
                 return await RecordCommand.RunAsync(rest, Console.Out, Console.Error).ConfigureAwait(false);
+            case "pod":
+                return await PodCommand.RunAsync(rest, Console.Out, Console.Error).ConfigureAwait(false);
             case "detach":
                 return DetachCommand.Run(rest, Console.Out, Console.Error);
             case "version" or "--version":
