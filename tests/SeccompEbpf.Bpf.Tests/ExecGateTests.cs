@@ -129,6 +129,36 @@ public sealed class ExecGateTests : IDisposable
     }
 
     [Fact]
+    public void Disarming_the_fallback_with_nothing_bound_detaches_the_programs_and_drops_pending_verdicts()
+    {
+        using var engine = _scope.Open();
+        engine.ConfigureExecGate(ExecGateMode.Profile, [_parent.Id], Fallback);
+        string links = Path.Combine(_scope.PinRoot, "links");
+        Assert.NotEmpty(Directory.EnumerateFiles(links));
+        // A verdict sys_enter left for a hook that never ran (the task's syscall failed before it). Left behind, it would
+        // meet the same syscall number of the same task once the programs attach again.
+        string pending = Path.Combine(_scope.PinRoot, "maps", "pending");
+        ulong staleTask = ((ulong)Environment.ProcessId << 32) | (uint)Environment.ProcessId;
+        RunBpftool(["map", "update", "pinned", pending, "key", .. Bytes(BitConverter.GetBytes(staleTask)), "value", .. Bytes([.. BitConverter.GetBytes(39u), .. BitConverter.GetBytes(1)])]);
+        Assert.Equal(1, engine.MapEntryCountsNow()["pending"]);
+
+        engine.ConfigureExecGate(ExecGateMode.DenyExec, [_parent.Id], null);
+
+        Assert.Equal(0, engine.MapEntryCountsNow()["pending"]);
+        Assert.Empty(Directory.EnumerateFiles(links));
+    }
+
+    private static IEnumerable<string> Bytes(byte[] bytes) => bytes.Select(b => b.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    private static void RunBpftool(string[] args)
+    {
+        using var bpftool = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("bpftool", args) { RedirectStandardError = true })!;
+        string error = bpftool.StandardError.ReadToEnd();
+        bpftool.WaitForExit();
+        Assert.True(bpftool.ExitCode == 0, $"bpftool {string.Join(' ', args)}: {error}");
+    }
+
+    [Fact]
     public void A_gate_binding_outlives_the_engine_and_the_next_one_adopts_it_then_unbinds_it_when_asked()
     {
         using var container = _parent.Child("adopted-fallback");

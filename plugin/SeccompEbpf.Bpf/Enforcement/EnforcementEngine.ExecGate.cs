@@ -125,8 +125,7 @@ public sealed partial class EnforcementEngine
             _maps.GateFallback.Update(0u, default(GateFallbackValue));
             _gateFallback = null;
             Release(slot);
-            if (!ProgramsNeeded)
-                DetachPrograms();
+            DetachProgramsIfUnneeded();
         }
         ReclaimIfMany();
     }
