@@ -131,7 +131,7 @@ internal static class ControlCommands
             var decisions = string.Join(" ", c.Decisions.Where(d => d.Value > 0).Select(d => $"{d.Key}={d.Value}"));
             stdout.WriteLine($"{c.Namespace + "/" + c.Pod,-32} {c.Container,-16} {c.ContainerId[..Math.Min(12, c.ContainerId.Length)],-13} {c.Profile ?? "-",-20} {c.Mode,-8} {c.State,-10} {decisions}");
             if (c.Recording is { } recording)
-                stdout.WriteLine($"    recording since {(recording.Since is { } since ? since.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "before the daemon's last restart")} (seccomp-ebpf record reads it)");
+                stdout.WriteLine($"    recording since {(recording.Since is { } since ? since.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "before the daemon's last restart")} (seccomp-ebpf record reads it){(c.Exactness?.Summary.EndsWith("no sys_enter", StringComparison.Ordinal) == true ? "; sys_enter is attached for the recording" : "")}");
             if (c.Reason is not null)
                 stdout.WriteLine($"    reason: {c.Reason}");
             if (c.UnprotectedGap is { } gap)
