@@ -2,13 +2,16 @@
 // one line per call, so a test can see from the container's log what SeccompEbpf did to it.
 //
 //   container-probe SYSCALL INTERVAL_MS [COUNT]
-//   SYSCALL: getppid | getpid | uname | personality-query | mkdir-tmp
+//   SYSCALL: getppid | getpid | uname | personality-query | personality-rie | mkdir-tmp | unshare-user
 // Output: "<n> <syscall> ret=<value> errno=<errno>"; COUNT 0 (default) loops forever.
+// unshare-user prints ret=-99 when the call failed and yet left the process in a new user namespace.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -25,6 +28,22 @@ static long call(const char *name)
         return syscall(SYS_uname, &uts);
     if (strcmp(name, "personality-query") == 0)
         return syscall(SYS_personality, 0xffffffffUL);
+    /* READ_IMPLIES_EXEC: a persona Docker's default profile (runtime/default) does not allow */
+    if (strcmp(name, "personality-rie") == 0)
+        return syscall(SYS_personality, 0x0400000UL);
+    if (strcmp(name, "unshare-user") == 0) {
+        struct stat before, after;
+        if (stat("/proc/self/ns/user", &before) != 0)
+            return -98;
+        long r = syscall(SYS_unshare, CLONE_NEWUSER);
+        int saved = errno;
+        if (stat("/proc/self/ns/user", &after) != 0)
+            return -98;
+        if (r != 0 && after.st_ino != before.st_ino)
+            return -99;
+        errno = saved;
+        return r;
+    }
     if (strcmp(name, "mkdir-tmp") == 0) {
         char path[64];
         snprintf(path, sizeof path, "/tmp/probe-%ld", (long)random());
