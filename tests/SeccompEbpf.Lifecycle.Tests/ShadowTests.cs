@@ -44,6 +44,7 @@ public class ShadowTests
         Assert.Null(h.Engine.BindingOf(app.CgroupId)!.ShadowHash);
         Assert.Contains("shadow profile \"no-such-profile\" (annotation seccomp-ebpf.io/shadow (pod)) is not evaluated", policy.ShadowProblem);
         Assert.DoesNotContain(h.Engine.Calls, c => c.Operation == "shadow");
+        Assert.Single(h.Notices, n => n.Kind == PolicyNoticeKind.NotEnforced && n.Message.Contains("no-such-profile") && n.Message.Contains("the profile in force is unchanged"));
     }
 
     [Fact]

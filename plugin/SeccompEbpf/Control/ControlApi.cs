@@ -65,7 +65,7 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
             return null;
         var counts = policies.ShadowCountsOf(policy);
         return new ShadowView(reference, policy.ShadowProfile?.Compiled.Hash, counts?.Differences, counts?.Denials,
-            policy.ShadowProblem ?? (counts is null && policy.BoundCgroupId != 0 ? "not in place" : null));
+            policy.ShadowProblem ?? (!policy.WantsProfile ? "not evaluated: no profile in force to compare it with" : counts is null ? "not in place" : null));
     }
 
     // Null for bindings adopted after a daemon restart until they are bound again: the plan is made at Bind.

@@ -180,7 +180,9 @@ internal sealed partial class PolicyController
                     Reason = report.IsDegraded ? "some actions are degraded on this kernel (see enforcement)" : null,
                     ShadowProblem = bound.ShadowProblem ?? (bound.ShadowSet ? null : before.ShadowProblem),
                 };
-                if (bound.ShadowProblem is { } shadowProblem && shadowProblem != before.ShadowProblem)
+                // reported once per problem: a shadow that could not be loaded (Decide) or set (the engine)
+                var wasBound = _table.Find(container.Id)?.Policy is { BoundCgroupId: not 0 } previous ? previous : null;
+                if (after.ShadowProblem is { } shadowProblem && (wasBound is null || wasBound.ShadowProblem != shadowProblem))
                 {
                     LogShadowProblem(pod.Namespace, pod.Name, container.Name, shadowProblem);
                     Notice(PolicyNoticeKind.NotEnforced, pod, container.Name, $"container {container.Name}: {shadowProblem}; the profile in force is unchanged");
