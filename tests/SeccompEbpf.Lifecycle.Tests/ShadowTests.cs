@@ -146,4 +146,21 @@ public class ShadowTests
         h.Controller.Reselect("default", "web", pod.Uid, Annotations(("seccomp-ebpf.io/profile", "web")));
         Assert.Null(h.Engine.BindingOf(app.CgroupId)!.ShadowHash);
     }
+
+    [Fact]
+    public void AnAnnotationEditThatNamesTheShadowAsTheProfilePromotesIt()
+    {
+        using var h = new LifecycleHarness();
+        h.WriteProfile("web", ReferenceProfile);
+        h.WriteProfile("candidate", OtherProfile);
+        var pod = Pod("p1", Annotations(("seccomp-ebpf.io/profile", "web"), ("seccomp-ebpf.io/mode", "audit"), ("seccomp-ebpf.io/shadow", "candidate")));
+        var app = h.CreateAndStart(pod, Container("c-app-0001", "p1"));
+        h.Engine.ClearCalls();
+
+        Assert.Equal(["c-app-0001"], h.Controller.Reselect("default", "web", pod.Uid, Annotations(("seccomp-ebpf.io/profile", "candidate"))));
+
+        var candidate = h.Profiles.Get("candidate").Compiled.Hash;
+        Assert.Equal([new EngineCall("rebind", app.CgroupId, candidate, EnforcementMode.Enforce), new EngineCall("clear-shadow", app.CgroupId)], h.Engine.Calls);
+        Assert.Equal(PolicyState.Enforced, h.Controller.PolicyOf("c-app-0001")!.State);
+    }
 }
