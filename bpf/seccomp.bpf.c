@@ -15,6 +15,7 @@
 #include "lib/evaluate.h"
 #include "lib/record.h"
 #include "lib/events.h"
+#include "lib/shadow.h"
 #include "lib/verdict.h"
 #include "lib/lsm_hooks.h"
 #include "lib/probes.h"
@@ -77,6 +78,8 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		record_syscall(bound_cgroup, &view);
 	if (allowed_unconditionally(binding.slot, &view)) {
 		count(SC_CNT_ACTION_BASE + SC_ALLOW);
+		if (binding.flags & SC_BINDING_SHADOW)
+			shadow_compare(bound_cgroup, &binding, &view, &decision); /* decision: ALLOW */
 		if (!cache || cache->verdict_maybe_pending)
 			drop_stale_verdict_if_any(current_config(), cache);
 		return 0;
@@ -85,6 +88,9 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	cfg = current_config();
 	evaluate(binding.slot, &view, &decision);
 	count(SC_CNT_ACTION_BASE + (decision.action.kind & 7));
+	/* before the verdict is applied: a KILL in force must not hide what the shadow says of the same call */
+	if (binding.flags & SC_BINDING_SHADOW)
+		shadow_compare(bound_cgroup, &binding, &view, &decision);
 
 	flags = (decision.action.flags & SC_ACTION_DEGRADED) ? SC_EVENT_DEGRADED : 0;
 	drop_stale_verdict_if_any(cfg, cache);

@@ -51,6 +51,7 @@ struct binding {
 
 #define SC_BINDING_FROM_GATE 0x1 /* written by the exec gate (SC_GATE_PROFILE), not by a daemon */
 #define SC_BINDING_RECORDING 0x2 /* sys_enter sets the syscall's bit in recordings[bound cgroup] */
+#define SC_BINDING_SHADOW 0x4    /* sys_enter also evaluates shadows[bound cgroup].slot and reports where it differs */
 
 /* slots: profile slot -> what is true of the whole profile */
 struct slot_value {
@@ -143,6 +144,20 @@ struct recording {
 };
 
 /*
+ * shadows: bound cgroup id -> a second profile evaluated on the same syscalls, never applied (lib/shadow.h,
+ * docs/shadow.md). Where its verdict differs from the one in force (it would stop a syscall the other runs, or the
+ * reverse, or stop it differently), sys_enter counts it here and emits an event
+ * flagged SC_EVENT_SHADOW carrying the shadow's action. The engine writes whole values (a new slot resets the counts);
+ * BPF adds atomically.
+ */
+struct shadow {
+	__u32 slot;
+	__u32 pad;
+	__u64 differences; /* syscalls one verdict stops and the other runs, or both stop differently (LOG runs as ALLOW) */
+	__u64 denials;     /* of those, the ones the shadow would have stopped (TRACE, NOTIFY, ERRNO, TRAP, KILL) */
+};
+
+/*
  * binding_generation[SC_GEN_ENGINE] is bumped by the engine, [SC_GEN_BPF] by BPF programs (bindings_changed()),
  * after any change of `bindings`; their sum changes with every change, so a per-task cached answer keyed by it is
  * never stale. Two entries because the engine writes whole values and BPF adds atomically.
@@ -184,6 +199,7 @@ struct verdict {
 #define SC_EVENT_AUDIT_ONLY 0x02 /* audit mode: logged instead of applied */
 #define SC_EVENT_DEGRADED 0x04
 #define SC_EVENT_PREVENTED 0x08 /* a verdict was handed to the LSM hooks */
+#define SC_EVENT_SHADOW 0x10    /* the shadow profile's verdict, which differs from the one in force; nothing was applied */
 
 /*
  * The fail-closed gate (lib/gate.h): what happens to an exec in a container cgroup the daemon has not admitted,

@@ -170,7 +170,7 @@ static __always_inline bool allowed_unconditionally(__u32 slot, const struct sys
 {
 	__u32 key = slot * 2 + (view->compat ? 1 : 0);
 	struct allow_bitmap *bitmap;
-	__u32 nr = view->nr;
+	__u64 nr = view->nr; /* 64-bit: a zero-extended 32-bit copy would carry the bound check, not the register indexed */
 
 	if (nr >= SC_ALLOW_BITMAP_NRS)
 		return false;

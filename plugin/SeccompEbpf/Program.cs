@@ -21,6 +21,8 @@ internal static class Program
                                                    logged, denied and killed syscalls
           apply (--pod NS/NAME | --container ID) (--profile REF | --mode enforce|audit|off)
                                                    change a running container's policy until its pod goes away
+          apply (--pod NS/NAME | --container ID) (--shadow REF | --no-shadow | --promote-shadow)
+                                                   evaluate a candidate beside the policy in force, or enforce it
           record (--pod NS/NAME | --container ID) [--duration D] [--out FILE]
                                                    the syscalls a running container makes, as a seccomp profile
           pod run NS/NAME --image REF [--annotation K=V]... -- COMMAND [ARG]...

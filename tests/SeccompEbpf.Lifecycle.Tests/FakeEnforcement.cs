@@ -68,9 +68,9 @@ internal sealed class FakeEnforcement : IEnforcement
             _calls.Add(new EngineCall(operation, cgroupId, profile.Hash, mode, floor?.Profile.Hash));
             if (ThrowAtBind is { } e)
                 throw e;
-            // As the real engine: Bind and Rebind both replace whatever the cgroup had, and a recording goes on.
-            bool recording = _bindings.TryGetValue(cgroupId, out var previous) && previous.Recording;
-            _bindings[cgroupId] = new BindingInfo(cgroupId, profile.Hash, mode, Adopted: false, Degraded: false, Recording: recording);
+            // As the real engine: Bind and Rebind both replace whatever the cgroup had, and a recording or a shadow goes on.
+            _bindings.TryGetValue(cgroupId, out var previous);
+            _bindings[cgroupId] = new BindingInfo(cgroupId, profile.Hash, mode, Adopted: false, Degraded: false, Recording: previous?.Recording == true, ShadowHash: previous?.ShadowHash);
             return new BindingReport(cgroupId, profile.Hash, mode, []);
         }
     }
@@ -111,6 +111,45 @@ internal sealed class FakeEnforcement : IEnforcement
             return _bindings.TryGetValue(cgroupId, out var binding) && binding.Recording
                 ? new SyscallRecording(cgroupId, new Dictionary<SeccompEbpf.Profiles.Syscalls.SyscallArch, IReadOnlyList<uint>>
                     { [SeccompEbpf.Profiles.Syscalls.SyscallArch.X86_64] = [0, 1, 231] }, OutOfRange: false)
+                : null;
+    }
+
+    /// <summary>Thrown by the next SetShadow (and every one after, until cleared).</summary>
+    public Exception? ThrowAtShadow { get; set; }
+
+    /// <summary>What ReadShadow reports for a shadowed cgroup (differences, denials).</summary>
+    public (ulong Differences, ulong Denials) ShadowCountsToReport { get; set; } = (3, 2);
+
+    public BindingReport SetShadow(ulong cgroupId, CompiledProfile profile)
+    {
+        lock (_lock)
+        {
+            _calls.Add(new EngineCall("shadow", cgroupId, profile.Hash));
+            if (ThrowAtShadow is { } e)
+                throw e;
+            if (!_bindings.TryGetValue(cgroupId, out var binding))
+                throw new InvalidOperationException($"cgroup {cgroupId} is not bound: a shadow is evaluated beside a bound profile");
+            _bindings[cgroupId] = binding with { ShadowHash = profile.Hash };
+            return new BindingReport(cgroupId, profile.Hash, EnforcementMode.Enforce, []);
+        }
+    }
+
+    public void ClearShadow(ulong cgroupId)
+    {
+        lock (_lock)
+        {
+            if (!_bindings.TryGetValue(cgroupId, out var binding) || binding.ShadowHash is null)
+                return;
+            _calls.Add(new EngineCall("clear-shadow", cgroupId));
+            _bindings[cgroupId] = binding with { ShadowHash = null };
+        }
+    }
+
+    public ShadowCounts? ReadShadow(ulong cgroupId)
+    {
+        lock (_lock)
+            return _bindings.TryGetValue(cgroupId, out var binding) && binding.ShadowHash is { } hash
+                ? new ShadowCounts(cgroupId, hash, ShadowCountsToReport.Differences, ShadowCountsToReport.Denials)
                 : null;
     }
 }

@@ -78,5 +78,8 @@ public sealed class PolicyBinderTests
         public void StartRecording(ulong cgroupId) => inner.StartRecording(cgroupId);
         public void StopRecording(ulong cgroupId) => inner.StopRecording(cgroupId);
         public SyscallRecording? ReadRecording(ulong cgroupId) => inner.ReadRecording(cgroupId);
+        public BindingReport SetShadow(ulong cgroupId, Profiles.Compiled.CompiledProfile profile) => inner.SetShadow(cgroupId, profile);
+        public void ClearShadow(ulong cgroupId) => inner.ClearShadow(cgroupId);
+        public ShadowCounts? ReadShadow(ulong cgroupId) => inner.ReadShadow(cgroupId);
     }
 }

@@ -116,9 +116,10 @@ const string NoBinding = "engine loaded, no binding (sys_enter detached)";
 const string Unmanaged = "unmanaged process, some container bound";
 const string ManagedAllowed = "managed, getppid allowed (Docker-sized profile)";
 const string ManagedRecording = "managed, getppid allowed, container recording (bit already set: lookup + test)";
+const string ManagedShadow = "managed, getppid allowed, Docker-sized shadow allowing it too (lookup + shadow's bitmap)";
 const string ManagedRules = "managed, getppid with argument rules (2 rules walked, falls back to allow)";
 const string ManagedLogged = "managed, getppid logged (default rate limit 1000/s per container)";
-string[] order = [Bare, Seccomp, FloorRawTp, FloorTpBtf, NoBinding, Unmanaged, ManagedAllowed, ManagedRecording, ManagedRules, ManagedLogged];
+string[] order = [Bare, Seccomp, FloorRawTp, FloorTpBtf, NoBinding, Unmanaged, ManagedAllowed, ManagedRecording, ManagedShadow, ManagedRules, ManagedLogged];
 foreach (var row in order)
     samples[row] = [];
 
@@ -137,6 +138,7 @@ try
     var allowProfile = DockerSized(CompiledAction.Allow, "bench-allow");
     var rulesProfile = DockerSized(CompiledAction.Allow, "bench-rules", getppidRules: true);
     var logProfile = DockerSized(new CompiledAction(SeccompAction.Log), "bench-log");
+    var shadowProfile = DockerSized(CompiledAction.Allow, "bench-shadow");
     var before = engine.MapMemory();
     engine.Bind(managed, allowProfile, EnforcementMode.Enforce);
     var afterOne = engine.MapMemory();
@@ -161,6 +163,9 @@ try
         engine.StartRecording(managed);
         sample(ManagedRecording, () => Measure(managedDir));
         engine.StopRecording(managed);
+        engine.SetShadow(managed, shadowProfile);
+        sample(ManagedShadow, () => Measure(managedDir));
+        engine.ClearShadow(managed);
         engine.Rebind(managed, rulesProfile, EnforcementMode.Enforce);
         sample(ManagedRules, () => Measure(managedDir));
         engine.Rebind(managed, logProfile, EnforcementMode.Enforce);
@@ -195,6 +200,9 @@ try
             engine.StartRecording(managed);
             ProgramRow(ManagedRecording, EnforcementEngine.SysEnterProgram, () => Measure(managedDir, calls: calls));
             engine.StopRecording(managed);
+            engine.SetShadow(managed, shadowProfile);
+            ProgramRow(ManagedShadow, EnforcementEngine.SysEnterProgram, () => Measure(managedDir, calls: calls));
+            engine.ClearShadow(managed);
             engine.Rebind(managed, rulesProfile, EnforcementMode.Enforce);
             ProgramRow(ManagedRules, EnforcementEngine.SysEnterProgram, () => Measure(managedDir, calls: calls));
             engine.Rebind(managed, logProfile, EnforcementMode.Enforce);
@@ -250,7 +258,7 @@ try
     {
         double ns = median[row];
         double added = Paired(row, Bare);
-        bool attachedProgram = row is FloorRawTp or FloorTpBtf or Unmanaged or ManagedAllowed or ManagedRecording or ManagedRules or ManagedLogged;
+        bool attachedProgram = row is FloorRawTp or FloorTpBtf or Unmanaged or ManagedAllowed or ManagedRecording or ManagedShadow or ManagedRules or ManagedLogged;
         Console.WriteLine($"| {row} | {ns:F0} | {samples[row].Min():F0}–{samples[row].Max():F0} | {(row == Bare ? "" : $"{added:+0;-0}")} "
             + $"| {(attachedProgram && row != FloorRawTp ? $"{Paired(row, FloorRawTp):+0;-0}" : "")} "
             + $"| {(row == Bare ? "" : Ratio(added, seccompAdded))} | {(attachedProgram && row != FloorRawTp ? Ratio(added, floorAdded) : "")} "
@@ -264,6 +272,10 @@ try
         + $"{Ratio(Paired(ManagedRecording, ManagedAllowed), seccompAdded)} of kernel seccomp's added cost"
         + (programNs.TryGetValue(ManagedRecording, out var recordingRuns) && programNs.TryGetValue(ManagedAllowed, out var notRecordingRuns)
             ? $"; program run time {Median(recordingRuns) - Median(notRecordingRuns):+0;-0} ns." : "."));
+    Console.WriteLine($"Shadow (issue 15): a shadowed container's added cost (the syscall allowed by both) over the same container without a shadow: {Paired(ManagedShadow, ManagedAllowed):+0;-0} ns wall, "
+        + $"{Ratio(Paired(ManagedShadow, ManagedAllowed), seccompAdded)} of kernel seccomp's added cost"
+        + (programNs.TryGetValue(ManagedShadow, out var shadowRuns) && programNs.TryGetValue(ManagedAllowed, out var unshadowedRuns)
+            ? $"; program run time {Median(shadowRuns) - Median(unshadowedRuns):+0;-0} ns." : "."));
     Console.WriteLine($"load average during the run: {File.ReadAllText("/proc/loadavg").Trim()}");
     Console.WriteLine();
     Console.WriteLine(eventsLine);

@@ -302,9 +302,24 @@ public sealed partial class EnforcementEngine
                         continue;
                     }
                     slot.References++;
+                    // a shadow whose slot is gone is dropped (the flag with it): the container's enforcement is untouched
+                    SlotRecord? shadow = null;
+                    if ((value.Flags & BindingValue.Shadow) != 0)
+                    {
+                        if (_maps.Shadows.TryLookup(cgroupId, out ShadowValue shadowValue) && _slotsById.TryGetValue(shadowValue.Slot, out shadow))
+                            shadow.References++;
+                        else
+                        {
+                            _logger.LogWarning("pinned shadow of cgroup {CgroupId} points at a missing slot; dropping the shadow", cgroupId);
+                            value.Flags = (byte)(value.Flags & ~BindingValue.Shadow);
+                            _maps.Bindings.Update(cgroupId, value);
+                            BindingsChanged();
+                            _maps.Shadows.Delete(cgroupId);
+                        }
+                    }
                     _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true,
                         FromGate: (value.Flags & BindingValue.FromGate) != 0, NeedsSysEnter: true,
-                        Recording: (value.Flags & BindingValue.Recording) != 0);
+                        Recording: (value.Flags & BindingValue.Recording) != 0, Shadow: shadow);
                     _bindingsPerLevel[value.Level] = _bindingsPerLevel.GetValueOrDefault(value.Level) + 1;
                 }
                 // the exec gate's armed fallback is a reference too, kept until the daemon configures the gate again

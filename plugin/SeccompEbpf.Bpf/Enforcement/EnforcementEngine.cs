@@ -149,7 +149,7 @@ public sealed partial class EnforcementEngine : IDisposable
             lock (_gate)
             {
                 AdoptGateBindings();
-                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, (b.Slot.Variant & ~ProfileImage.FloorBit) is 1 or 2, b.FromGate, b.Recording)).OrderBy(b => b.CgroupId).ToList();
+                return _bindings.Values.Select(b => new BindingInfo(b.CgroupId, b.Slot.Hash, b.Mode, b.Adopted, (b.Slot.Variant & ~ProfileImage.FloorBit) is 1 or 2, b.FromGate, b.Recording, b.Shadow?.Hash)).OrderBy(b => b.CgroupId).ToList();
             }
         }
     }
@@ -214,8 +214,11 @@ public sealed partial class EnforcementEngine : IDisposable
             BindingsChanged();
             _maps.LogRate.Delete(cgroupId);
             _maps.Recordings.Delete(cgroupId);
+            _maps.Shadows.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
+            if (binding.Shadow is not null)
+                Release(binding.Shadow);
             DetachProgramsIfUnneeded();
             _logger.LogInformation("unbound cgroup {CgroupId}", cgroupId);
         }
@@ -235,8 +238,8 @@ public sealed partial class EnforcementEngine : IDisposable
     /// Some binding needs the enforcement programs: one whose plan leaves sys_enter work (bindings adopted from pinned
     /// state or made by the exec gate count as needing it: their floor is not known), or the armed exec gate fallback.
     /// </summary>
-    // A recording is kept by sys_enter too, even for a binding whose floor leaves the programs nothing to decide.
-    private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter || b.Recording);
+    // A recording and a shadow are kept by sys_enter too, even for a binding whose floor leaves the programs nothing to decide.
+    private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter || b.Recording || b.Shadow is not null);
 
     /// <summary>Detaches the programs once nothing needs them, and drops the verdicts sys_enter left for hooks that are gone.</summary>
     private void DetachProgramsIfUnneeded()
@@ -267,13 +270,15 @@ public sealed partial class EnforcementEngine : IDisposable
             {
                 _bindings.TryGetValue(cgroupId, out var previous);
                 bool recording = previous?.Recording == true; // a new profile does not end a recording
-                if (plan.NeedsSysEnter || recording)
+                var shadow = previous?.Shadow; // nor a shadow: it is compared with whatever is in force
+                if (plan.NeedsSysEnter || recording || shadow is not null)
                     AttachPrograms();
                 LevelAdded(level);
+                byte flags = (byte)((recording ? BindingValue.Recording : 0) | (shadow is not null ? BindingValue.Shadow : 0));
                 // the one write that switches the container to the new profile
-                _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level, Flags = recording ? BindingValue.Recording : (byte)0 });
+                _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level, Flags = flags });
                 BindingsChanged();
-                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, plan.NeedsSysEnter, recording);
+                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, plan.NeedsSysEnter, recording, shadow);
                 if (previous is not null)
                 {
                     LevelRemoved(previous.Level);
@@ -359,6 +364,7 @@ public sealed partial class EnforcementEngine : IDisposable
         ["log_rate"] = _maps.LogRate.Count<ulong>(),
         ["pending"] = _maps.Pending.Count<ulong>(),
         ["recordings"] = _maps.Recordings.Count<ulong>(),
+        ["shadows"] = _maps.Shadows.Count<ulong>(),
     };
 
     /// <summary>Kernel memory per map as the kernel accounts it (fdinfo memlock; NO_PREALLOC hashes count their live elements).</summary>
@@ -437,7 +443,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal List<RuleKey> RuleKeys { get; } = [];
     }
 
-    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool NeedsSysEnter, bool Recording = false);
+    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool NeedsSysEnter, bool Recording = false, SlotRecord? Shadow = null);
 
     private sealed class Maps(BpfObject obj)
     {
@@ -460,5 +466,6 @@ public sealed partial class EnforcementEngine : IDisposable
         internal BpfMap GateFallback { get; } = obj.Map("gate_fallback");
         internal BpfMap GraceInner { get; } = obj.Map("grace_inner");
         internal BpfMap Recordings { get; } = obj.Map("recordings");
+        internal BpfMap Shadows { get; } = obj.Map("shadows");
     }
 }

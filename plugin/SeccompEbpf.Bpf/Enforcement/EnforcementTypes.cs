@@ -62,7 +62,8 @@ public sealed record EngineOptions
 /// <param name="Degraded">Some action was degraded (DegradeToKill/DegradeToLog).</param>
 /// <param name="FromGate">Made by the exec gate's kernel program (gate mode profile) for a container no daemon admitted.</param>
 /// <param name="Recording">The kernel records the syscalls the container attempts (StartRecording).</param>
-public sealed record BindingInfo(ulong CgroupId, string ProfileHash, EnforcementMode Mode, bool Adopted, bool Degraded, bool FromGate = false, bool Recording = false);
+/// <param name="ShadowHash">CompiledProfile.Hash of the shadow profile evaluated beside the bound one (SetShadow), or null.</param>
+public sealed record BindingInfo(ulong CgroupId, string ProfileHash, EnforcementMode Mode, bool Adopted, bool Degraded, bool FromGate = false, bool Recording = false, string? ShadowHash = null);
 
 /// <summary>Bind refused a profile: some action cannot be enforced on this kernel and the policy is Refuse.</summary>
 public sealed class EnforcementRefusedException(string message, IReadOnlyList<string> reasons) : Exception(message)
@@ -103,6 +104,8 @@ public enum SyscallEventFlags : ushort
     Degraded = 0x04,
     /// <summary>The verdict was handed to the LSM hooks (the syscall is stopped before its effect).</summary>
     Prevented = 0x08,
+    /// <summary>The shadow profile's verdict, where it differs from the one in force; nothing was applied (Action is the shadow's).</summary>
+    Shadow = 0x10,
 }
 
 /// <summary>One decision reported through the ring buffer.</summary>

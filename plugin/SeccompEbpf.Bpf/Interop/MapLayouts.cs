@@ -28,6 +28,19 @@ internal struct BindingValue
 
     /// <summary>SC_BINDING_RECORDING: sys_enter sets the syscall's bit in recordings[cgroup].</summary>
     internal const byte Recording = 0x2;
+
+    /// <summary>SC_BINDING_SHADOW: sys_enter also evaluates shadows[cgroup] and reports where it differs.</summary>
+    internal const byte Shadow = 0x4;
+}
+
+/// <summary>struct shadow: the shadow profile's slot and what it would have done differently (bpf/lib/shadow.h).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct ShadowValue
+{
+    public uint Slot;
+    public uint Pad;
+    public ulong Differences;
+    public ulong Denials;
 }
 
 /// <summary>struct recording: the syscalls a recording container attempted, one bit per number per table (bpf/lib/record.h).</summary>

@@ -58,15 +58,16 @@ internal static class ControlCommands
                 return;
             }
             var e = reply.Result!.Value.Deserialize<SyscallEventView>(ControlJson.Options)!;
-            stdout.WriteLine($"{e.Time:HH:mm:ss.fff} {e.Namespace}/{e.Pod} {e.Container} pid {e.Pid} ({e.Comm}) {e.Syscall}({string.Join(", ", e.Args.Select(a => "0x" + a.ToString("x")))}) {e.Arch} → {e.Action}{(e.Mode == "audit" ? " (audit)" : "")}");
+            stdout.WriteLine($"{e.Time:HH:mm:ss.fff} {e.Namespace}/{e.Pod} {e.Container} pid {e.Pid} ({e.Comm}) {e.Syscall}({string.Join(", ", e.Args.Select(a => "0x" + a.ToString("x")))}) {e.Arch} → {e.Action}{(e.Mode is "audit" or "shadow" ? $" ({e.Mode})" : "")}");
         });
     }
 
     public static async Task<int> ApplyAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        string? pod = null, container = null, profile = null, mode = null;
+        string? pod = null, container = null, profile = null, mode = null, shadow = null;
+        bool noShadow = false, promote = false;
         var socket = ControlJson.DefaultSocketPath;
-        const string Synopsis = "apply (--pod NS/NAME | --container ID) (--profile REF | --mode enforce|audit|off)";
+        const string Synopsis = "apply (--pod NS/NAME | --container ID) (--profile REF | --mode enforce|audit|off | --shadow REF | --no-shadow | --promote-shadow)";
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -75,13 +76,16 @@ internal static class ControlCommands
                 case "--container" when i + 1 < args.Length: container = args[++i]; break;
                 case "--profile" when i + 1 < args.Length: profile = args[++i]; break;
                 case "--mode" when i + 1 < args.Length: mode = args[++i]; break;
+                case "--shadow" when i + 1 < args.Length: shadow = args[++i]; break;
+                case "--no-shadow": noShadow = true; break;
+                case "--promote-shadow": promote = true; break;
                 case "--socket" when i + 1 < args.Length: socket = args[++i]; break;
                 default: return Usage(stderr, "apply", args[i], Synopsis);
             }
         }
-        if ((pod is null) == (container is null) || (profile is null && mode is null))
+        if ((pod is null) == (container is null) || (profile is null && mode is null && shadow is null && !noShadow && !promote))
             return Usage(stderr, "apply", null, Synopsis);
-        return await RequestAsync(socket, new ControlRequest("apply", Pod: pod, Container: container, Profile: profile, Mode: mode), stderr, reply =>
+        return await RequestAsync(socket, new ControlRequest("apply", Pod: pod, Container: container, Profile: profile, Mode: mode, Shadow: shadow, NoShadow: noShadow, PromoteShadow: promote), stderr, reply =>
         {
             var result = reply.Result!.Value.Deserialize<ApplyResultView>(ControlJson.Options)!;
             PrintContainers(stdout, result.Containers);
@@ -132,6 +136,10 @@ internal static class ControlCommands
             stdout.WriteLine($"{c.Namespace + "/" + c.Pod,-32} {c.Container,-16} {c.ContainerId[..Math.Min(12, c.ContainerId.Length)],-13} {c.Profile ?? "-",-20} {c.Mode,-8} {c.State,-10} {decisions}");
             if (c.Recording is { } recording)
                 stdout.WriteLine($"    recording since {(recording.Since is { } since ? since.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "before the daemon's last restart")} (seccomp-ebpf record reads it){(c.Exactness?.Summary.EndsWith("no sys_enter", StringComparison.Ordinal) == true ? "; sys_enter is attached for the recording" : "")}");
+            if (c.Shadow is { } shadow)
+                stdout.WriteLine(shadow.Denials is { } denials
+                    ? $"    shadow {shadow.Profile}: {denials} would-be denial(s), {shadow.Differences} difference(s) so far (events marked shadow)"
+                    : $"    shadow {shadow.Profile}: {shadow.Problem ?? "not in place"}");
             if (c.Reason is not null)
                 stdout.WriteLine($"    reason: {c.Reason}");
             if (c.UnprotectedGap is { } gap)

@@ -53,9 +53,19 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
                 events.DecisionsOf(container.Id),
                 ExactnessOf(policy?.Report),
                 gate.RecordOf(container.CgroupId) is { } gap ? new UnprotectedGapView(gate.Mode, gap.Execs, gap.Denied, gap.LastPid, gap.LastComm, gap.BoundToFallback ? gate.FallbackProfile : null) : null,
-                policy is { Recording: true } ? new RecordingStateView(policy.RecordingSince) : null));
+                policy is { Recording: true } ? new RecordingStateView(policy.RecordingSince) : null,
+                ShadowOf(policy)));
         }
         return views;
+    }
+
+    private ShadowView? ShadowOf(ContainerPolicy? policy)
+    {
+        if (policy?.ShadowReference is not { } reference)
+            return null;
+        var counts = policies.ShadowCountsOf(policy);
+        return new ShadowView(reference, policy.ShadowProfile?.Compiled.Hash, counts?.Differences, counts?.Denials,
+            policy.ShadowProblem ?? (!policy.WantsProfile ? "not evaluated: no profile in force to compare it with" : counts is null ? "not in place" : null));
     }
 
     // Null for bindings adopted after a daemon restart until they are bound again: the plan is made at Bind.
@@ -142,11 +152,16 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
     {
         if ((request.Pod is null) == (request.Container is null))
             return ControlJson.Failure("apply needs exactly one of --pod NS/NAME or --container ID");
-        if (request.Profile is null && request.Mode is null)
-            return ControlJson.Failure("apply needs --profile REF or --mode MODE");
+        bool shadowVerb = request.Shadow is not null || request.NoShadow || request.PromoteShadow;
+        if (request.Profile is null && request.Mode is null && !shadowVerb)
+            return ControlJson.Failure("apply needs --profile REF, --mode MODE, --shadow REF, --no-shadow or --promote-shadow");
+        if (shadowVerb && (request.Profile is not null || request.Mode is not null || (request.Shadow is not null ? 1 : 0) + (request.NoShadow ? 1 : 0) + (request.PromoteShadow ? 1 : 0) > 1))
+            return ControlJson.Failure("apply takes --shadow REF, --no-shadow or --promote-shadow alone (not with each other, --profile or --mode)");
         try
         {
-            var changed = policies.Apply(request.Pod, request.Container, request.Profile, request.Mode);
+            var changed = request.PromoteShadow ? policies.PromoteShadow(request.Pod, request.Container)
+                : shadowVerb ? policies.ApplyShadow(request.Pod, request.Container, request.Shadow, clear: request.NoShadow)
+                : policies.Apply(request.Pod, request.Container, request.Profile, request.Mode);
             return ControlJson.Success(new ApplyResultView(Containers(changed)));
         }
         catch (PolicySelectionException e)

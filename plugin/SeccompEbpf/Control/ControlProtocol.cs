@@ -13,7 +13,10 @@ internal sealed record ControlRequest(
     string? Pod = null,
     string? Container = null,
     string? Profile = null,
-    string? Mode = null);
+    string? Mode = null,
+    string? Shadow = null,
+    bool NoShadow = false,
+    bool PromoteShadow = false);
 
 /// <summary>One reply line: a result, an event, or an error (verbatim for the CLI).</summary>
 internal sealed record ControlReply(bool Ok, string? Error = null, JsonElement? Result = null);

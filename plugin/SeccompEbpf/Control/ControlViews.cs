@@ -40,7 +40,16 @@ internal sealed record ContainerView(
     IReadOnlyDictionary<string, ulong> Decisions,
     ExactnessView? Exactness = null,
     UnprotectedGapView? UnprotectedGap = null,
-    RecordingStateView? Recording = null);
+    RecordingStateView? Recording = null,
+    ShadowView? Shadow = null);
+
+/// <summary>
+/// The container's shadow profile (docs/shadow.md): evaluated beside the one in force, never applied. Differences and
+/// Denials are null when the shadow is not in place (Problem says why).
+/// </summary>
+/// <param name="Denials">Syscalls the shadow would have stopped so far (its would-be denials).</param>
+/// <param name="Differences">Syscalls whose shadow verdict differed from the one in force (denials, and other verdicts).</param>
+internal sealed record ShadowView(string Profile, string? ProfileHash, ulong? Differences, ulong? Denials, string? Problem);
 
 /// <summary>The container's syscalls are being recorded (docs/recording.md); Since is null for a recording adopted after a daemon restart.</summary>
 internal sealed record RecordingStateView(DateTimeOffset? Since);
@@ -84,7 +93,7 @@ internal sealed record SyscallEventView(
     int Nr,
     IReadOnlyList<ulong> Args,
     string Action,
-    string Mode);
+    string Mode); // enforce, audit, or shadow: the shadow profile's verdict, not applied
 
 /// <summary>What <c>apply</c> changed.</summary>
 internal sealed record ApplyResultView(IReadOnlyList<ContainerView> Containers);

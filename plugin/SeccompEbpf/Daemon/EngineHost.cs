@@ -65,6 +65,12 @@ internal sealed partial class EngineHost : IDisposable
         public void StopRecording(ulong cgroupId) => engine.StopRecording(cgroupId);
 
         public SyscallRecording? ReadRecording(ulong cgroupId) => engine.ReadRecording(cgroupId);
+
+        public BindingReport SetShadow(ulong cgroupId, CompiledProfile profile) => engine.SetShadow(cgroupId, profile);
+
+        public void ClearShadow(ulong cgroupId) => engine.ClearShadow(cgroupId);
+
+        public ShadowCounts? ReadShadow(ulong cgroupId) => engine.ReadShadow(cgroupId);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Enforcement engine ready: pins in {PinRoot}, kernel {Kernel}, {Adopted} bindings adopted")]

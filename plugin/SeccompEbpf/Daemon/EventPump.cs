@@ -77,7 +77,9 @@ internal sealed partial class EventPump(EngineHost engine, ContainerTable table,
             action += " (degraded)";
         return new SyscallEventView(
             DateTimeOffset.UtcNow, pod?.Namespace, pod?.Name, container?.Name, containerId, raw.CgroupId, raw.Pid, raw.Tid, raw.Comm, arch,
-            raw.SyscallName ?? $"#{raw.Nr}", (int)raw.Nr, raw.Args, action, raw.Mode == EnforcementMode.Audit ? "audit" : "enforce");
+            raw.SyscallName ?? $"#{raw.Nr}", (int)raw.Nr, raw.Args, action,
+            // a shadow's verdict was not applied, whatever the binding's mode: its own mode keeps it apart in every view
+            raw.Flags.HasFlag(SyscallEventFlags.Shadow) ? "shadow" : raw.Mode == EnforcementMode.Audit ? "audit" : "enforce");
     }
 
     private void Publish(SyscallEventView view)
@@ -85,7 +87,7 @@ internal sealed partial class EventPump(EngineHost engine, ContainerTable table,
         _recent.Enqueue(view);
         while (_recent.Count > Recent)
             _recent.TryDequeue(out _);
-        if (view.ContainerId is not null)
+        if (view.ContainerId is not null && view.Mode != "shadow") // decisions are what was in force; ps counts the shadow's apart
         {
             var counts = _decisions.GetOrAdd(view.ContainerId, _ => new ConcurrentDictionary<string, ulong>(StringComparer.Ordinal));
             counts.AddOrUpdate(view.Action, 1, (_, n) => n + 1);

@@ -138,6 +138,17 @@ internal sealed partial class MetricsServer : BackgroundService
             }
         }
 
+        // read from the kernel's per-container counts (not the rate-limited event stream): exact however many there were
+        Family(text, "seccomp_ebpf_shadow_denials_total", "counter", "Syscalls a container's shadow profile would have stopped so far (docs/shadow.md); reset when the shadow changes.");
+        foreach (var entry in snapshot.Entries.OrderBy(e => e.Container.PodId, StringComparer.Ordinal).ThenBy(e => e.Container.Name, StringComparer.Ordinal))
+        {
+            if (entry.Policy is not { ShadowProfile: not null, BoundCgroupId: not 0 } shadowed || ReadShadow(shadowed.BoundCgroupId) is not { } shadow)
+                continue;
+            var (container, pod) = (entry.Container, snapshot.PodOf(entry));
+            Sample(text, "seccomp_ebpf_shadow_denials_total", shadow.Denials,
+                ("namespace", pod?.Namespace ?? ""), ("pod", pod?.Name ?? ""), ("container", container.Name), ("container_id", container.Id[..Math.Min(12, container.Id.Length)]), ("shadow", shadowed.ShadowReference ?? ""));
+        }
+
         Family(text, "seccomp_ebpf_engine_available", "gauge", "1 when the BPF enforcement engine is loaded, 0 when nothing can be enforced.");
         Sample(text, "seccomp_ebpf_engine_available", _engine.Engine is null ? 0 : 1);
         EngineCounters? counters = null;
@@ -236,6 +247,18 @@ internal sealed partial class MetricsServer : BackgroundService
             text.Append('}');
         }
         text.Append(' ').Append(Number(value)).Append('\n');
+    }
+
+    private ShadowCounts? ReadShadow(ulong cgroupId)
+    {
+        try
+        {
+            return _engine.Engine?.ReadShadow(cgroupId);
+        }
+        catch (ObjectDisposedException)
+        {
+            return null; // shutting down
+        }
     }
 
     private static string Number(double value) => value.ToString("R", CultureInfo.InvariantCulture);

@@ -37,4 +37,15 @@ internal interface IEnforcement
 
     /// <summary>The syscalls recorded so far, or null when the cgroup is not recording.</summary>
     SyscallRecording? ReadRecording(ulong cgroupId);
+
+    /// <summary>Evaluates <paramref name="profile"/> beside the bound one without applying it (docs/shadow.md); replaces a shadow already set.</summary>
+    /// <exception cref="InvalidOperationException">The cgroup is not bound.</exception>
+    /// <exception cref="EnforcementRefusedException">The shadow could not be enforced here (so could not be promoted) and the configuration says refuse.</exception>
+    BindingReport SetShadow(ulong cgroupId, CompiledProfile profile);
+
+    /// <summary>Stops evaluating the cgroup's shadow; unknown or unshadowed cgroups are ignored.</summary>
+    void ClearShadow(ulong cgroupId);
+
+    /// <summary>What the shadow would have done differently so far, or null when the cgroup has none.</summary>
+    ShadowCounts? ReadShadow(ulong cgroupId);
 }

@@ -5,7 +5,9 @@ internal enum PolicyMode { Enforce, Audit, Off }
 
 /// <summary>What the annotations ask for one container, and which annotation said so (for error messages).</summary>
 /// <param name="Record">seccomp-ebpf.io/record[.&lt;container&gt;] is "true": record the container's syscalls from its start (docs/recording.md).</param>
-internal sealed record PolicySelection(string? ProfileReference, string? ProfileSource, PolicyMode Mode, string? ModeSource, bool Record = false)
+/// <param name="ShadowReference">seccomp-ebpf.io/shadow[.&lt;container&gt;]: a profile evaluated beside the one in force, never applied (docs/shadow.md).</param>
+internal sealed record PolicySelection(string? ProfileReference, string? ProfileSource, PolicyMode Mode, string? ModeSource, bool Record = false,
+    string? ShadowReference = null, string? ShadowSource = null)
 {
     public bool IsManaged => ProfileReference is not null && Mode != PolicyMode.Off;
 }
@@ -16,6 +18,7 @@ internal static class PolicyAnnotations
     public const string Profile = "seccomp-ebpf.io/profile";
     public const string Mode = "seccomp-ebpf.io/mode";
     public const string Record = "seccomp-ebpf.io/record";
+    public const string Shadow = "seccomp-ebpf.io/shadow";
     public const string LegacyPod = "seccomp.security.alpha.kubernetes.io/pod";
     public const string LegacyContainerPrefix = "container.seccomp.security.alpha.kubernetes.io/";
     /// <summary>Longest annotation or profile value echoed in a message.</summary>
@@ -83,10 +86,14 @@ internal static class PolicyAnnotations
             _ => throw new PolicySelectionException($"annotation {recordSource}=\"{Echo(recordText)}\": record must be true or false"),
         };
 
+        var (shadow, shadowSource) = Lookup(podAnnotations, containerAnnotations, $"{Shadow}.{containerName}", Shadow);
+        if (shadow is not null && string.IsNullOrWhiteSpace(shadow))
+            throw new PolicySelectionException($"annotation {shadowSource}: the shadow profile reference is empty");
+
         // "unconfined" is Kubernetes' word for no filter: the container is not managed (unless it records).
         if (profile is "unconfined")
             mode = PolicyMode.Off;
-        return new PolicySelection(profile, profileSource, mode, modeSource, record);
+        return new PolicySelection(profile, profileSource, mode, modeSource, record, shadow, shadowSource);
     }
 
     private static (string? Value, string? Source) Lookup(

@@ -8,8 +8,9 @@ internal abstract record BindOutcome
 {
     private BindOutcome() { }
 
-    /// <summary>The profile is bound to the container's cgroup; <see cref="Report"/> says how each action is enforced.</summary>
-    public sealed record Bound(BindingReport Report, EnforcementMode Mode) : BindOutcome;
+    /// <summary>The profile is bound to the container's cgroup; <see cref="Report"/> says how each action is enforced;
+    /// <see cref="ShadowSet"/>: the policy's shadow profile is evaluated beside it; <see cref="ShadowProblem"/>: it could not be (the profile in force is bound all the same).</summary>
+    public sealed record Bound(BindingReport Report, EnforcementMode Mode, bool ShadowSet = false, string? ShadowProblem = null) : BindOutcome;
 
     /// <summary>The policy wants no binding; the previous one, if any, was removed (<see cref="UnbindProblem"/>: or failed to be).</summary>
     public sealed record Unbound(string? UnbindProblem) : BindOutcome;
@@ -48,12 +49,46 @@ internal sealed class PolicyBinder(IEnforcement? engine, string? engineFailure, 
             var report = policy.BoundCgroupId == container.CgroupId
                 ? engine.Rebind(container.CgroupId, policy.Profile.Compiled, mode, container.Floor)
                 : engine.Bind(container.CgroupId, policy.Profile.Compiled, mode, container.Floor);
-            return new BindOutcome.Bound(report, mode);
+            var (shadowSet, shadowProblem) = Shadow(container.CgroupId, policy);
+            return new BindOutcome.Bound(report, mode, shadowSet, shadowProblem);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // Every engine failure (refusal, rule-table limit, BPF error, cgroup depth) is a refusal or veto naming the profile.
             return Failed(policy, EngineProblem(e), unprotected: false, mayVeto);
+        }
+    }
+
+    // After the profile in force is bound (the shadow is compared with it): the policy's shadow is set, replaced or
+    // cleared. A shadow that fails is reported and leaves the binding as it is: a shadow never costs enforcement.
+    private (bool Set, string? Problem) Shadow(ulong cgroupId, ContainerPolicy policy)
+    {
+        try
+        {
+            if (policy.ShadowProfile is { } shadow && policy.ShadowReference is not null)
+            {
+                engine!.SetShadow(cgroupId, shadow.Compiled);
+                return (true, null);
+            }
+            engine!.ClearShadow(cgroupId);
+            return (false, null);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return (false, $"shadow profile \"{policy.ShadowReference}\" is not evaluated: {EngineProblem(e)}");
+        }
+    }
+
+    /// <summary>What the cgroup's shadow would have done differently so far, or null when it has none (or there is no engine).</summary>
+    public ShadowCounts? ReadShadow(ulong cgroupId)
+    {
+        try
+        {
+            return cgroupId == 0 ? null : engine?.ReadShadow(cgroupId);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null; // a view must not fail for a counter (the engine is being disposed)
         }
     }
 

@@ -22,9 +22,15 @@ internal sealed record ContainerPolicy(
     BindingReport? Report = null,
     string? Reason = null,
     bool Recording = false,
-    DateTimeOffset? RecordingSince = null)
+    DateTimeOffset? RecordingSince = null,
+    string? ShadowOverride = null,
+    bool ShadowCleared = false,
+    LoadedProfile? ShadowProfile = null,
+    string? ShadowProblem = null)
 {
     public string? ProfileReference => ProfileOverride ?? Selection.ProfileReference;
+    /// <summary>The shadow profile asked for (docs/shadow.md): `apply --shadow` over the annotation; `--no-shadow` or a promotion clears it.</summary>
+    public string? ShadowReference => ShadowCleared ? null : ShadowOverride ?? Selection.ShadowReference;
     public PolicyMode Mode => ModeOverride ?? Selection.Mode;
     /// <summary>A profile of its own is to be in force.</summary>
     public bool WantsProfile => ProfileReference is not null && Mode != PolicyMode.Off && ProfileReference != "unconfined";
@@ -105,7 +111,7 @@ internal sealed partial class PolicyController
         {
             return Invalid(pod, container, new PolicySelection(null, null, PolicyMode.Off, null), e.Message);
         }
-        var policy = new ContainerPolicy(container.Id, selection, Recording: selection.Record);
+        var policy = WithShadowLoaded(new ContainerPolicy(container.Id, selection, Recording: selection.Record));
         if (!policy.WantsBinding)
             return policy;
         try
@@ -172,7 +178,15 @@ internal sealed partial class PolicyController
                     BoundCgroupId = container.CgroupId,
                     Report = report,
                     Reason = report.IsDegraded ? "some actions are degraded on this kernel (see enforcement)" : null,
+                    ShadowProblem = bound.ShadowProblem ?? (bound.ShadowSet ? null : before.ShadowProblem),
                 };
+                // reported once per problem: a shadow that could not be loaded (Decide) or set (the engine)
+                var wasBound = _table.Find(container.Id)?.Policy is { BoundCgroupId: not 0 } previous ? previous : null;
+                if (after.ShadowProblem is { } shadowProblem && (wasBound is null || wasBound.ShadowProblem != shadowProblem))
+                {
+                    LogShadowProblem(pod.Namespace, pod.Name, container.Name, shadowProblem);
+                    Notice(PolicyNoticeKind.NotEnforced, pod, container.Name, $"container {container.Name}: {shadowProblem}; the profile in force is unchanged");
+                }
                 // A fresh binding starts the recording (at StartContainer: before the entrypoint's first instruction);
                 // a rebind keeps the one running.
                 if (before.Recording && before.BoundCgroupId != container.CgroupId)
@@ -371,9 +385,13 @@ internal sealed partial class PolicyController
     {
         using (Locked())
         {
-            foreach (var entry in _table.EntriesLocked.Where(e => e.Policy?.ProfileReference == loaded.Reference).ToList())
+            foreach (var entry in _table.EntriesLocked.Where(e => e.Policy?.ProfileReference == loaded.Reference || e.Policy?.ShadowReference == loaded.Reference).ToList())
             {
-                var updated = entry.Policy! with { Profile = loaded };
+                var updated = entry.Policy!;
+                if (updated.ProfileReference == loaded.Reference)
+                    updated = updated with { Profile = loaded };
+                if (updated.ShadowReference == loaded.Reference)
+                    updated = updated with { ShadowProfile = loaded, ShadowProblem = null }; // an edited shadow starts counting again
                 var container = entry.Container;
                 if (container.Phase == ContainerPhase.Started && updated.BoundCgroupId != 0 && _table.FindPod(container.PodId) is { } pod)
                     ApplyLocked(pod, container, updated, _binder.Bind(container, updated, mayVeto: false), from: null);
@@ -413,12 +431,14 @@ internal sealed partial class PolicyController
                     try
                     {
                         var selection = _selector.Select(updated, container);
-                        if (old is not null && old.Selection.ProfileReference == selection.ProfileReference && old.Selection.Mode == selection.Mode)
+                        if (old is not null && old.Selection.ProfileReference == selection.ProfileReference && old.Selection.Mode == selection.Mode
+                            && old.Selection.ShadowReference == selection.ShadowReference)
                             continue;
-                        next = (old ?? new ContainerPolicy(container.Id, selection)) with
+                        next = WithShadowLoaded((old ?? new ContainerPolicy(container.Id, selection)) with
                         {
                             Selection = selection, ProfileOverride = null, ModeOverride = null, Profile = null, Reason = null,
-                        };
+                            ShadowOverride = null, ShadowCleared = false, ShadowProfile = null, ShadowProblem = null,
+                        });
                         if (next.WantsBinding)
                             next = next with { Profile = ProfileToBind(next) }; // a recording goes on, with or without a profile
                     }
@@ -564,6 +584,9 @@ internal sealed partial class PolicyController
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Annotations of pod {Namespace}/{Pod} changed: container {Container}: {Problem}")]
     private partial void LogReselectRejected(string @namespace, string pod, string container, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pod {Namespace}/{Pod} container {Container}: {Problem}; the profile in force is unchanged")]
+    private partial void LogShadowProblem(string @namespace, string pod, string container, string problem);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pod {Namespace}/{Pod} container {Container}: profile {Profile} is gone; {Outcome}")]
     private partial void LogFellBack(string @namespace, string pod, string container, string profile, string outcome);

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Shadow profiles (docs/shadow.md): a second profile evaluated on a bound container's syscalls with the same code as
+ * the profile in force, never applied. Called only for bindings with SC_BINDING_SHADOW, so other containers pay the
+ * flag test on the binding they already hold.
+ */
+#ifndef __SC_SHADOW_H
+#define __SC_SHADOW_H
+
+/* What a verdict does to the syscall: LOG runs it as ALLOW does (only the logging differs, which is no difference here). */
+static __always_inline __u8 shadow_outcome(__u8 kind)
+{
+	return kind == SC_LOG ? SC_ALLOW : kind;
+}
+
+/*
+ * Compares the shadow's verdict with the one in force (*enforced, as the binding applies it: audit mode runs every
+ * syscall) and reports a difference: one stops a syscall the other runs, or they stop it differently. Not inlined:
+ * the main program would otherwise carry a second copy of evaluate() at each of its two call sites.
+ */
+static __noinline void shadow_compare(__u64 bound_cgroup, const struct binding *binding, struct syscall_view *view,
+				      const struct decision *enforced)
+{
+	struct shadow *shadow = bpf_map_lookup_elem(&shadows, &bound_cgroup);
+	struct decision verdict = {};
+	__u8 in_force, would;
+	__u16 flags = SC_EVENT_SHADOW;
+
+	if (!shadow)
+		return;
+	in_force = binding->mode == SC_MODE_AUDIT ? SC_ALLOW : shadow_outcome(enforced->action.kind);
+	/* the common case, run by both, costs the shadow's bitmap lookup only */
+	if (in_force == SC_ALLOW && allowed_unconditionally(shadow->slot, view))
+		return;
+	evaluate(shadow->slot, view, &verdict);
+	would = shadow_outcome(verdict.action.kind);
+	if (would == in_force && (in_force != SC_ERRNO || verdict.action.data == enforced->action.data))
+		return;
+	__sync_fetch_and_add(&shadow->differences, 1);
+	if (would != SC_ALLOW)
+		__sync_fetch_and_add(&shadow->denials, 1);
+	if (verdict.action.flags & SC_ACTION_DEGRADED)
+		flags |= SC_EVENT_DEGRADED;
+	emit_event(current_config(), bound_cgroup, binding, view, &verdict, flags);
+}
+
+#endif
