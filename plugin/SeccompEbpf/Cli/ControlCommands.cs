@@ -98,8 +98,9 @@ internal static class ControlCommands
         Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
         try
         {
+            var encoded = ControlClient.Encode(request);
             await using var client = await ControlClient.ConnectAsync(socket, cancel.Token).ConfigureAwait(false);
-            await client.SendAsync(request, cancel.Token).ConfigureAwait(false);
+            await client.SendAsync(encoded, cancel.Token).ConfigureAwait(false);
             await foreach (var reply in client.RepliesAsync(cancel.Token).ConfigureAwait(false))
             {
                 if (!reply.Ok)

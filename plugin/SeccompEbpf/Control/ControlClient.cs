@@ -41,12 +41,15 @@ internal sealed class ControlClient : IAsyncDisposable
         }
     }
 
-    public async Task SendAsync(ControlRequest request, CancellationToken ct)
-    {
-        var line = JsonSerializer.SerializeToUtf8Bytes(request, ControlJson.Options);
-        await _stream.WriteAsync(line, ct).ConfigureAwait(false);
-        await _stream.WriteAsync("\n"u8.ToArray(), ct).ConfigureAwait(false);
-    }
+    /// <summary>
+    /// The request as the line the daemon reads. Encode before connecting: the daemon drops a connection that sends no
+    /// request within <see cref="ControlServer.RequestTimeout"/>, and a cold process (first use of the serializer, a slow
+    /// or emulated machine) can take that long to serialize.
+    /// </summary>
+    public static byte[] Encode(ControlRequest request) => [.. JsonSerializer.SerializeToUtf8Bytes(request, ControlJson.Options), (byte)'\n'];
+
+    public async Task SendAsync(byte[] encodedRequest, CancellationToken ct)
+        => await _stream.WriteAsync(encodedRequest, ct).ConfigureAwait(false);
 
     /// <summary>The reply lines, until the daemon closes the connection.</summary>
     public async IAsyncEnumerable<ControlReply> RepliesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
