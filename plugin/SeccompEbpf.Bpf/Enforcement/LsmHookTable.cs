@@ -74,8 +74,19 @@ internal static class LsmHookTable
 
     private static readonly Dictionary<string, string[]> BySyscall = Entries.ToDictionary(e => e.Syscall, e => e.Hooks);
 
+    /// <summary>The hooks the table names.</summary>
+    internal static IReadOnlyList<string> Hooks { get; } = Entries.SelectMany(e => e.Hooks).Distinct().ToArray();
+
     /// <summary>The BPF program names (lsm_&lt;hook&gt;) the table needs.</summary>
-    internal static IReadOnlyList<string> Programs { get; } = Entries.SelectMany(e => e.Hooks).Distinct().Select(h => "lsm_" + h).ToArray();
+    internal static IReadOnlyList<string> Programs { get; } = Hooks.Select(h => "lsm_" + h).ToArray();
+
+    /// <summary>The programs to load on a kernel that lacks <paramref name="missingHooks"/>.</summary>
+    internal static IReadOnlyList<string> ProgramsFor(IReadOnlySet<string> missingHooks)
+        => Hooks.Where(h => !missingHooks.Contains(h)).Select(h => "lsm_" + h).ToArray();
+
+    /// <summary>The hooks a syscall passes through, or null when no hook covers it or one of them is missing on this kernel.</summary>
+    internal static string[]? HooksFor(uint auditArch, uint nr, IReadOnlySet<string> missingHooks)
+        => HooksFor(auditArch, nr) is { } hooks && !hooks.Any(missingHooks.Contains) ? hooks : null;
 
     /// <summary>The hooks a syscall passes through, or null when no hook covers it.</summary>
     internal static string[]? HooksFor(uint auditArch, uint nr)
@@ -90,7 +101,11 @@ internal static class LsmHookTable
 
     /// <summary>Every syscall number of this arch that some hook covers.</summary>
     internal static IEnumerable<uint> CoveredNumbers(uint auditArch)
-        => Entries.SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
+        => CoveredNumbers(auditArch, new HashSet<string>());
+
+    /// <summary>Every syscall number of this arch whose hooks are all present.</summary>
+    internal static IEnumerable<uint> CoveredNumbers(uint auditArch, IReadOnlySet<string> missingHooks)
+        => Entries.Where(e => !e.Hooks.Any(missingHooks.Contains)).SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
 
     internal static int SyscallCount => Entries.Length;
 }
