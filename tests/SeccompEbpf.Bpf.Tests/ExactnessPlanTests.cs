@@ -100,7 +100,7 @@ public sealed class ExactnessPlanTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("violation.json", KernelKind.NoLsm, 0)]
-    [InlineData("violation.json", KernelKind.Lsm, 42)]
+    [InlineData("violation.json", KernelKind.Lsm, 77)]
     [InlineData("fine-grained.json", KernelKind.NoLsm, 50)]
     public void CountsAreThoseOfTheRecordedKernels(string name, KernelKind kind, int exact)
     {
@@ -187,6 +187,27 @@ public sealed class ExactnessPlanTests(ITestOutputHelper output)
             .Build(Make("errno0", CompiledAction.Errno(0)), EnforcementMode.Enforce);
         Assert.DoesNotContain(plan.Image.Syscalls, s => s.AuditArch == X86_64 && s.Nr == 83 /* mkdir */);
         Assert.Equal(0, plan.Exactness.Summary.Exact);
+    }
+
+    [Fact]
+    public void AHookTheKernelLacksClaimsNoneOfItsSyscalls()
+    {
+        // a kernel whose BTF has no bpf_lsm_inode_setattr: the attribute changes are not claimed, the rest of the table is
+        var lsm = Kernel(KernelKind.Lsm);
+        var withoutSetattr = new KernelCapabilities(lsm.KernelRelease, lsm.ActiveLsms, lsm.Probes, new HashSet<string> { "inode_setattr" });
+        string[] setattr = ["utime", "utimes", "futimesat", "utimensat", "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat", "truncate", "ftruncate"];
+        var summary = EnforcementPlans.Classify(withoutSetattr, UnenforceablePolicy.LogUnpreventableDefault, Fixture("violation.json"), EnforcementMode.Enforce).Summary;
+        Assert.Equal(77 - setattr.Length, summary.Exact);
+        Assert.All(setattr, s => Assert.Contains(s, summary.NotPreventedSyscalls));
+        Assert.DoesNotContain("mkdir", summary.NotPreventedSyscalls);
+        Assert.DoesNotContain(LsmHookTable.ProgramsFor(withoutSetattr.MissingLsmHooks), p => p == "lsm_inode_setattr");
+        Assert.Contains("lsm_file_open", LsmHookTable.ProgramsFor(withoutSetattr.MissingLsmHooks));
+
+        // a rule naming such a syscall follows the configured policy: refused under Refuse
+        var plan = new EnforcementPlanner(withoutSetattr, UnenforceablePolicy.Refuse).Build(Make("chmod", CompiledAction.Allow, Only(90 /* chmod */, CompiledAction.Errno(13))), EnforcementMode.Enforce);
+        Assert.Contains(plan.Refusals, r => r.StartsWith("Errno(13) for chmod (x86_64)", StringComparison.Ordinal));
+        var mkdir = new EnforcementPlanner(withoutSetattr, UnenforceablePolicy.Refuse).Build(Make("mkdir", CompiledAction.Allow, Only(83 /* mkdir */, CompiledAction.Errno(13))), EnforcementMode.Enforce);
+        Assert.Empty(mkdir.Refusals);
     }
 
     [Fact]

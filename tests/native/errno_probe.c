@@ -18,6 +18,9 @@
  *   unknown <syscall>
  *
  * Besides the syscall names, the cases open+O_CREAT, openat+O_CREAT and openat2+O_CREAT create a new file.
+ * Where a call's only effect is what it returns (listxattr, getsockname, syslog, perf_event_open, ...), the
+ * effect is its success; settimeofday sets the current timezone again and sched_setparam the current priority,
+ * so that the suite's control run changes nothing on the machine (effect not checkable).
  *
  * Ids are changed to 65534 (nobody) by the setuid/setgid cases so that each call is a real change that
  * reaches task_fix_setuid/task_fix_setgid; the children are disposable.
@@ -27,6 +30,9 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/openat2.h>
+#include <linux/perf_event.h>
+#include <linux/capability.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,6 +43,11 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/file.h>
+#include <sys/time.h>
+#include <sys/xattr.h>
+#include <utime.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -128,6 +139,57 @@ static int mapping_writable(void *addr)
 	return -1;
 }
 
+/* 1 when /proc/self/fdinfo/<fd> shows all of the given open flags, 0 when not, -1 when unknown */
+static int fd_has_flags(int fd, unsigned flags)
+{
+	char path[64], text[512];
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	int info = open(path, O_RDONLY);
+	if (info < 0)
+		return -1;
+	ssize_t n = read(info, text, sizeof(text) - 1);
+	close(info);
+	if (n <= 0)
+		return -1;
+	text[n] = 0;
+	char *line = strstr(text, "flags:");
+	if (!line)
+		return -1;
+	return (strtoul(line + 6, NULL, 8) & flags) == flags;
+}
+
+/* 1 when /proc/locks lists a flock() lock on this inode, 0 when not, -1 when unknown */
+static int flock_listed(ino_t ino)
+{
+	static char locks[65536];
+	char want[40];
+	int fd = open("/proc/locks", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t total = 0, n;
+	while (total < (ssize_t)sizeof(locks) - 1 && (n = read(fd, locks + total, sizeof(locks) - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	locks[total] = 0;
+	snprintf(want, sizeof(want), ":%lu ", (unsigned long)ino);
+	for (char *line = locks; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		char *end = strchr(line, '\n');
+		char *hit = strstr(line, want), *kind = strstr(line, "FLOCK");
+		if (hit && kind && kind < hit && (!end || hit < end))
+			return 1;
+	}
+	return 0;
+}
+
+static struct stat stat_of(const char *path)
+{
+	struct stat st;
+	memset(&st, 0, sizeof(st));
+	if (stat(path, &st) < 0)
+		st.st_ino = 0;
+	return st;
+}
+
 static void join_cgroup(const char *cgroup)
 {
 	char procs[4096], pid[32];
@@ -156,6 +218,29 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 	char mnt[640], old[700];
 	uid_t r, e, s;
 	gid_t rg, eg, sg;
+	struct __user_cap_header_struct cap_header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct caps[2];
+	struct perf_event_attr perf;
+	struct sched_param sched = { .sched_priority = 0 };
+	struct rlimit limit;
+	struct timezone tz;
+	struct utimbuf utb = { .actime = 12345, .modtime = 12345 };
+	struct timeval tv[2] = { { .tv_sec = 12345 }, { .tv_sec = 12345 } };
+	struct timespec ts[2] = { { .tv_sec = 12345 }, { .tv_sec = 12345 } };
+	struct {
+		uint32_t size, policy;
+		uint64_t flags;
+		int32_t nice;
+		uint32_t priority;
+		uint64_t runtime, deadline, period;
+	} sched_attr = { .size = 48, .policy = SCHED_OTHER, .nice = 5 };
+	cpu_set_t cpus;
+	int cpus_before = 0, one = 1, value = 0;
+	socklen_t optlen = sizeof(value);
+	struct sockaddr_storage addr_out;
+	socklen_t addr_len = sizeof(addr_out);
+	char xattrs[4096], byte;
+	struct stat dir_st;
 
 	snprintf(dir, sizeof(dir), "%s/%s", workdir, name);
 	snprintf(file_a, sizeof(file_a), "%s/a", dir);
@@ -199,6 +284,52 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 			CHECK(listen(fd, 1), "listen");
 			CHECK(fd2 = socket(AF_UNIX, SOCK_STREAM, 0), "socket (client)");
 		}
+	} else if (!strcmp(name, "accept") || !strcmp(name, "accept4")) {
+		CHECK(fd = socket(AF_UNIX, SOCK_STREAM, 0), "socket");
+		CHECK(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), "bind");
+		CHECK(listen(fd, 1), "listen");
+		CHECK(fd2 = socket(AF_UNIX, SOCK_STREAM, 0), "socket (client)");
+		CHECK(connect(fd2, (struct sockaddr *)&sun, sizeof(sun)), "connect");
+	} else if (!strcmp(name, "getsockname") || !strcmp(name, "getpeername") || !strcmp(name, "setsockopt")
+		   || !strcmp(name, "getsockopt") || !strcmp(name, "shutdown")) {
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	} else if (!strcmp(name, "flistxattr") || !strcmp(name, "fcntl") || !strcmp(name, "flock") || !strcmp(name, "fchmod")
+		   || !strcmp(name, "fchown")) {
+		CHECK(fd = open(file_a, O_RDONLY), "open a");
+	} else if (!strcmp(name, "ftruncate")) {
+		CHECK(fd = open(file_a, O_RDWR), "open a");
+	} else if (!strcmp(name, "capset")) {
+		CHECK(syscall(SYS_capget, &cap_header, caps), "capget");
+		if (!(caps[0].effective & (1u << CAP_CHOWN))) {
+			errno = EPERM;
+			setup_failed("CAP_CHOWN not effective");
+		}
+		caps[0].effective &= ~(1u << CAP_CHOWN);
+	} else if (!strcmp(name, "sched_setaffinity")) {
+		CHECK(sched_getaffinity(0, sizeof(cpus), &cpus), "sched_getaffinity");
+		cpus_before = CPU_COUNT(&cpus);
+		CPU_ZERO(&cpus);
+		CPU_SET(0, &cpus);
+	} else if (!strcmp(name, "setrlimit")) {
+		CHECK(getrlimit(RLIMIT_NOFILE, &limit), "getrlimit");
+		if (limit.rlim_max < 77) {
+			errno = ERANGE;
+			setup_failed("RLIMIT_NOFILE max below 77");
+		}
+		limit.rlim_cur = 77;
+	} else if (!strcmp(name, "settimeofday")) {
+		/* the current timezone, set again: no change (and no clock warp, which only a first non-zero offset makes) */
+		CHECK(gettimeofday(&(struct timeval){ 0 }, &tz), "gettimeofday");
+	} else if (!strcmp(name, "perf_event_open")) {
+		memset(&perf, 0, sizeof(perf));
+		perf.size = sizeof(perf);
+		perf.type = PERF_TYPE_SOFTWARE;
+		perf.config = PERF_COUNT_SW_DUMMY;
+		perf.disabled = 1;
+		perf.exclude_kernel = 1;
+		perf.exclude_hv = 1;
+	} else if (!strcmp(name, "chroot")) {
+		dir_st = stat_of(dir);
 	} else if (!strcmp(name, "mount") || !strcmp(name, "umount2") || !strcmp(name, "pivot_root")) {
 		private_mounts();
 		CHECK(mkdir(mnt, 0700), "mkdir m");
@@ -266,6 +397,41 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 	else if (IS("umount2")) ret = syscall(SYS_umount2, mnt, 0);
 	else if (IS("pivot_root")) ret = syscall(SYS_pivot_root, mnt, old);
 	else if (IS("bpf")) { attr.start_id = 0; ret = syscall(SYS_bpf, BPF_PROG_GET_NEXT_ID, &attr, sizeof(attr)); }
+	else if (IS("listxattr")) ret = syscall(SYS_listxattr, file_a, xattrs, sizeof(xattrs));
+	else if (IS("llistxattr")) ret = syscall(SYS_llistxattr, file_a, xattrs, sizeof(xattrs));
+	else if (IS("flistxattr")) ret = syscall(SYS_flistxattr, fd, xattrs, sizeof(xattrs));
+	else if (IS("accept")) ret = syscall(SYS_accept, fd, NULL, NULL);
+	else if (IS("accept4")) ret = syscall(SYS_accept4, fd, NULL, NULL, SOCK_CLOEXEC);
+	else if (IS("getsockname")) ret = syscall(SYS_getsockname, sv[0], &addr_out, &addr_len);
+	else if (IS("getpeername")) ret = syscall(SYS_getpeername, sv[0], &addr_out, &addr_len);
+	else if (IS("setsockopt")) ret = syscall(SYS_setsockopt, sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+	else if (IS("getsockopt")) ret = syscall(SYS_getsockopt, sv[0], SOL_SOCKET, SO_TYPE, &value, &optlen);
+	else if (IS("shutdown")) ret = syscall(SYS_shutdown, sv[0], SHUT_WR);
+	else if (IS("fcntl")) ret = syscall(SYS_fcntl, fd, F_SETFL, O_NONBLOCK);
+	else if (IS("flock")) ret = syscall(SYS_flock, fd, LOCK_EX | LOCK_NB);
+	else if (IS("chroot")) ret = syscall(SYS_chroot, dir);
+	else if (IS("utime")) ret = syscall(SYS_utime, file_a, &utb);
+	else if (IS("utimes")) ret = syscall(SYS_utimes, file_a, tv);
+	else if (IS("futimesat")) ret = syscall(SYS_futimesat, AT_FDCWD, file_a, tv);
+	else if (IS("utimensat")) ret = syscall(SYS_utimensat, AT_FDCWD, file_a, ts, 0);
+	else if (IS("chmod")) ret = syscall(SYS_chmod, file_a, 0644);
+	else if (IS("fchmod")) ret = syscall(SYS_fchmod, fd, 0644);
+	else if (IS("fchmodat")) ret = syscall(SYS_fchmodat, AT_FDCWD, file_a, 0644);
+	else if (IS("chown")) ret = syscall(SYS_chown, file_a, NOBODY, -1);
+	else if (IS("fchown")) ret = syscall(SYS_fchown, fd, NOBODY, -1);
+	else if (IS("lchown")) ret = syscall(SYS_lchown, file_a, NOBODY, -1);
+	else if (IS("fchownat")) ret = syscall(SYS_fchownat, AT_FDCWD, file_a, NOBODY, -1, 0);
+	else if (IS("truncate")) ret = syscall(SYS_truncate, file_a, 0);
+	else if (IS("ftruncate")) ret = syscall(SYS_ftruncate, fd, 0);
+	else if (IS("capset")) ret = syscall(SYS_capset, &cap_header, caps);
+	else if (IS("sched_setscheduler")) ret = syscall(SYS_sched_setscheduler, 0, SCHED_BATCH, &sched);
+	else if (IS("sched_setparam")) ret = syscall(SYS_sched_setparam, 0, &sched);
+	else if (IS("sched_setattr")) ret = syscall(SYS_sched_setattr, 0, &sched_attr, 0);
+	else if (IS("sched_setaffinity")) ret = syscall(SYS_sched_setaffinity, 0, sizeof(cpus), &cpus);
+	else if (IS("setrlimit")) ret = syscall(SYS_setrlimit, RLIMIT_NOFILE, &limit);
+	else if (IS("syslog")) ret = syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	else if (IS("settimeofday")) ret = syscall(SYS_settimeofday, NULL, &tz);
+	else if (IS("perf_event_open")) ret = syscall(SYS_perf_event_open, &perf, 0, -1, -1, 0);
 	else { o.kind = 2; send_outcome(&o); }
 	o.ret = ret;
 	o.err = ret == -1 ? errno : 0;
@@ -296,6 +462,44 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 		o.effect = getresgid(&rg, &eg, &sg) == 0 ? sg == NOBODY : -1;
 	else if (IS("setfsgid"))
 		o.effect = syscall(SYS_setfsgid, -1) == NOBODY;
+	else if (IS("listxattr") || IS("llistxattr") || IS("flistxattr") || IS("getsockname") || IS("getpeername")
+		 || IS("getsockopt") || IS("syslog") || IS("perf_event_open"))
+		o.effect = ret != -1; /* what the call returns is its effect */
+	else if (IS("accept") || IS("accept4")) {
+		struct pollfd pending = { .fd = fd, .events = POLLIN };
+		o.effect = poll(&pending, 1, 0) == 0; /* the queued connection was taken */
+	} else if (IS("setsockopt"))
+		o.effect = getsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &value, &optlen) == 0 ? value != 0 : -1;
+	else if (IS("shutdown"))
+		o.effect = recv(sv[1], &byte, 1, MSG_DONTWAIT) == 0; /* end of stream rather than EAGAIN */
+	else if (IS("fcntl"))
+		o.effect = fd_has_flags(fd, O_NONBLOCK);
+	else if (IS("flock"))
+		o.effect = flock_listed(stat_of(file_a).st_ino);
+	else if (IS("chroot")) {
+		struct stat root = stat_of("/");
+		o.effect = root.st_ino == dir_st.st_ino && root.st_dev == dir_st.st_dev;
+	} else if (IS("utime") || IS("utimes") || IS("futimesat") || IS("utimensat"))
+		o.effect = stat_of(file_a).st_mtime == 12345;
+	else if (IS("chmod") || IS("fchmod") || IS("fchmodat"))
+		o.effect = (stat_of(file_a).st_mode & 07777) == 0644;
+	else if (IS("chown") || IS("fchown") || IS("lchown") || IS("fchownat"))
+		o.effect = stat_of(file_a).st_uid == NOBODY;
+	else if (IS("truncate") || IS("ftruncate"))
+		o.effect = stat_of(file_a).st_size == 0;
+	else if (IS("capset"))
+		o.effect = syscall(SYS_capget, &cap_header, caps) == 0 ? !(caps[0].effective & (1u << CAP_CHOWN)) : -1;
+	else if (IS("sched_setscheduler"))
+		o.effect = sched_getscheduler(0) == SCHED_BATCH;
+	else if (IS("sched_setattr")) {
+		errno = 0;
+		int nice = getpriority(PRIO_PROCESS, 0);
+		o.effect = errno ? -1 : nice == 5;
+	} else if (IS("sched_setaffinity")) {
+		if (cpus_before > 1 && sched_getaffinity(0, sizeof(cpus), &cpus) == 0)
+			o.effect = CPU_COUNT(&cpus) == 1;
+	} else if (IS("setrlimit"))
+		o.effect = getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur == 77 : -1;
 	else if (IS("mount"))
 		o.effect = dev_of(mnt) != dir_dev;
 	else if (IS("umount2"))

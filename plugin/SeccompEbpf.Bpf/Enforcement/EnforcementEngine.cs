@@ -99,7 +99,7 @@ public sealed partial class EnforcementEngine : IDisposable
             var withoutLsm = new KernelCapabilities(capabilities.KernelRelease, capabilities.ActiveLsms,
                 capabilities.Probes.Select(p => p.Mechanism == KernelMechanism.BpfLsm
                     ? new MechanismProbe(KernelMechanism.BpfLsm, false, e.Errno, $"the probe loaded but the enforcement hooks were refused: {e.Message}")
-                    : p).ToList());
+                    : p).ToList(), capabilities.MissingLsmHooks);
             return Load(options, loggers, logger, image, withoutLsm);
         }
     }
@@ -110,7 +110,8 @@ public sealed partial class EnforcementEngine : IDisposable
         EnforcementEngine? engine = null;
         try
         {
-            var lsmPrograms = capabilities.CanPreventSyscalls ? LsmHookTable.Programs : [];
+            // hooks this kernel lacks are left out (libbpf would refuse the whole object); the planner claims none of their syscalls
+            var lsmPrograms = capabilities.CanPreventSyscalls ? LsmHookTable.ProgramsFor(capabilities.MissingLsmHooks) : [];
             foreach (var program in obj.ProgramNames)
                 obj.SetAutoload(program, program == SysEnterProgram || program == GateProgram || lsmPrograms.Contains(program));
             var adopted = Pins.ReusePinnedMaps(obj, options.PinRoot, logger);

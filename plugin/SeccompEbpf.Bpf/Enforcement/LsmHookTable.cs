@@ -7,8 +7,14 @@ namespace SeccompEbpf.Bpf.Enforcement;
 /// </summary>
 /// <remarks>
 /// Deliberately absent: ptrace (requests on an already-traced child pass no LSM hook), socketcall (i386
-/// multiplexer), chmod/chown (hook signatures differ between kernels), and everything without a hook.
-/// openat/open/creat with O_PATH skip file_open: the report says so.
+/// multiplexer), getxattr/setxattr/removexattr and their l/f forms (POSIX ACL names take the *_acl hooks since 6.2,
+/// which 6.1 lacks), capget (a version query with no data pointer returns before the hook), setpriority and
+/// ioprio_set (one hook call per target process; the first consumes the verdict), clock_settime (PTP clocks pass no
+/// hook), prlimit64 and adjtimex (their read-only forms pass no hook), acct (no hook on current kernels), and
+/// everything without a hook. Left out although they would be exact, because every process hits their hooks
+/// constantly and each attached hook adds a hash lookup to all its callers node-wide: the read/write family
+/// (file_permission), sendmsg/recvmsg and friends (socket_sendmsg/socket_recvmsg), and the stat family
+/// (inode_getattr). openat/open/creat with O_PATH skip file_open: the report says so.
 /// </remarks>
 internal static class LsmHookTable
 {
@@ -38,12 +44,49 @@ internal static class LsmHookTable
         ("setgid32", ["task_fix_setgid"]), ("setregid32", ["task_fix_setgid"]), ("setresgid32", ["task_fix_setgid"]),
         ("mount", ["sb_mount"]), ("umount", ["sb_umount"]), ("umount2", ["sb_umount"]), ("pivot_root", ["sb_pivotroot"]),
         ("bpf", ["bpf"]),
+        // Reads of the extended attribute list (vfs_listxattr asks before listing). get/set/removexattr are absent:
+        // since 6.2 POSIX ACL names take inode_get_acl/inode_set_acl/inode_remove_acl instead, hooks 6.1 lacks.
+        ("listxattr", ["inode_listxattr"]), ("llistxattr", ["inode_listxattr"]), ("flistxattr", ["inode_listxattr"]),
+        ("accept", ["socket_accept"]), ("accept4", ["socket_accept"]),
+        ("getsockname", ["socket_getsockname"]), ("getpeername", ["socket_getpeername"]),
+        ("setsockopt", ["socket_setsockopt"]), ("getsockopt", ["socket_getsockopt"]), ("shutdown", ["socket_shutdown"]),
+        ("fcntl", ["file_fcntl"]), ("fcntl64", ["file_fcntl"]), ("flock", ["file_lock"]),
+        ("chroot", ["path_chroot"]),
+        // Every attribute change (times, mode, owner, size) ends in notify_change, which asks inode_setattr before
+        // the filesystem changes anything.
+        ("utime", ["inode_setattr"]), ("utimes", ["inode_setattr"]), ("futimesat", ["inode_setattr"]),
+        ("utimensat", ["inode_setattr"]), ("utimensat_time64", ["inode_setattr"]),
+        ("chmod", ["inode_setattr"]), ("fchmod", ["inode_setattr"]), ("fchmodat", ["inode_setattr"]),
+        ("chown", ["inode_setattr"]), ("fchown", ["inode_setattr"]), ("lchown", ["inode_setattr"]), ("fchownat", ["inode_setattr"]),
+        ("chown32", ["inode_setattr"]), ("fchown32", ["inode_setattr"]), ("lchown32", ["inode_setattr"]),
+        ("truncate", ["inode_setattr"]), ("ftruncate", ["inode_setattr"]), ("truncate64", ["inode_setattr"]), ("ftruncate64", ["inode_setattr"]),
+        ("capset", ["capset"]),
+        // One target each (setpriority and ioprio_set are absent: a process group or user means one hook call per
+        // process, and the verdict is consumed by the first).
+        ("sched_setscheduler", ["task_setscheduler"]), ("sched_setparam", ["task_setscheduler"]),
+        ("sched_setattr", ["task_setscheduler"]), ("sched_setaffinity", ["task_setscheduler"]),
+        ("setrlimit", ["task_setrlimit"]),
+        ("syslog", ["syslog"]),
+        // settimeofday only: clock_settime on a dynamic (PTP) clock sets it without the settime hook.
+        ("settimeofday", ["settime"]),
+        ("perf_event_open", ["perf_event_open"]),
     ];
 
     private static readonly Dictionary<string, string[]> BySyscall = Entries.ToDictionary(e => e.Syscall, e => e.Hooks);
 
+    /// <summary>The hooks the table names.</summary>
+    internal static IReadOnlyList<string> Hooks { get; } = Entries.SelectMany(e => e.Hooks).Distinct().ToArray();
+
     /// <summary>The BPF program names (lsm_&lt;hook&gt;) the table needs.</summary>
-    internal static IReadOnlyList<string> Programs { get; } = Entries.SelectMany(e => e.Hooks).Distinct().Select(h => "lsm_" + h).ToArray();
+    internal static IReadOnlyList<string> Programs { get; } = Hooks.Select(h => "lsm_" + h).ToArray();
+
+    /// <summary>The programs to load on a kernel that lacks <paramref name="missingHooks"/>.</summary>
+    internal static IReadOnlyList<string> ProgramsFor(IReadOnlySet<string> missingHooks)
+        => Hooks.Where(h => !missingHooks.Contains(h)).Select(h => "lsm_" + h).ToArray();
+
+    /// <summary>The hooks a syscall passes through, or null when no hook covers it or one of them is missing on this kernel.</summary>
+    internal static string[]? HooksFor(uint auditArch, uint nr, IReadOnlySet<string> missingHooks)
+        => HooksFor(auditArch, nr) is { } hooks && !hooks.Any(missingHooks.Contains) ? hooks : null;
 
     /// <summary>The hooks a syscall passes through, or null when no hook covers it.</summary>
     internal static string[]? HooksFor(uint auditArch, uint nr)
@@ -58,7 +101,11 @@ internal static class LsmHookTable
 
     /// <summary>Every syscall number of this arch that some hook covers.</summary>
     internal static IEnumerable<uint> CoveredNumbers(uint auditArch)
-        => Entries.SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
+        => CoveredNumbers(auditArch, new HashSet<string>());
+
+    /// <summary>Every syscall number of this arch whose hooks are all present.</summary>
+    internal static IEnumerable<uint> CoveredNumbers(uint auditArch, IReadOnlySet<string> missingHooks)
+        => Entries.Where(e => !e.Hooks.Any(missingHooks.Contains)).SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
 
     internal static int SyscallCount => Entries.Length;
 }

@@ -19,6 +19,9 @@ internal static partial class CapabilityCache
     {
         var key = KeyFor(image);
         var (cached, why) = TryRead(path, key);
+        // the hook check reads the kernel's BTF, not the record: the table may have grown since it was written
+        if (cached is not null)
+            cached = new KernelCapabilities(cached.KernelRelease, cached.ActiveLsms, cached.Probes, CapabilityProber.MissingLsmHooks(logger));
         if (cached is not null)
         {
             LogReused(logger, path, key.BootId);
@@ -74,6 +77,7 @@ internal static partial class CapabilityCache
             return (null, record.Key.BootId != key.BootId ? "the record is from another boot"
                 : record.Key.ImageSha256 != key.ImageSha256 ? "the record is from another BPF object (another daemon version)"
                 : "the record is from another kernel, LSM list or record format");
+        // the hook check reads the kernel's BTF, not the cache: the table may have grown since the record was written
         return (new KernelCapabilities(key.KernelRelease, key.ActiveLsms, record.Probes), null);
     }
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Bpf.Interop;
 
 namespace SeccompEbpf.Bpf.Probing;
@@ -39,7 +40,7 @@ public static partial class CapabilityProber
         probes.Add(ProbeMap(KernelMechanism.CgroupStorage, 32));
         foreach (var probe in probes)
             logger.LogInformation("probe {Mechanism}: {Result}", probe.Mechanism, probe.Available ? "available" : $"unavailable ({probe.ErrnoName}: {probe.Detail})");
-        return new KernelCapabilities(ReadText("/proc/sys/kernel/osrelease"), ActiveLsms(), probes);
+        return new KernelCapabilities(ReadText("/proc/sys/kernel/osrelease"), ActiveLsms(), probes, MissingLsmHooks(logger));
     }
 
     private static BpfObject OpenForProbe(byte[] image, string program)
@@ -194,4 +195,15 @@ public static partial class CapabilityProber
 
     [LibraryImport("libc", EntryPoint = "getppid")]
     private static partial int GetPpid();
+
+    /// <summary>The table's hooks this kernel's BTF lacks (logged); empty when the BTF cannot be read, as libbpf then refuses lsm/ programs anyway.</summary>
+    internal static IReadOnlySet<string> MissingLsmHooks(ILogger logger)
+    {
+        var missing = VmlinuxBtf.MissingLsmHooks(LsmHookTable.Hooks);
+        if (missing is null)
+            logger.LogInformation("{Path} could not be read: the LSM hook table is not checked against the kernel", VmlinuxBtf.DefaultPath);
+        else if (missing.Count > 0)
+            logger.LogWarning("this kernel has no BPF LSM hook {Hooks}: the syscalls that need them are not claimed as prevented", string.Join(", ", missing.Order()));
+        return missing ?? new HashSet<string>();
+    }
 }

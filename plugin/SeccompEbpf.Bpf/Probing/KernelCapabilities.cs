@@ -38,7 +38,8 @@ public sealed record MechanismProbe(KernelMechanism Mechanism, bool Available, i
 }
 
 /// <summary>The mechanisms this kernel accepts, each with the reason when it does not.</summary>
-public sealed class KernelCapabilities(string kernelRelease, string activeLsms, IReadOnlyList<MechanismProbe> probes)
+public sealed class KernelCapabilities(string kernelRelease, string activeLsms, IReadOnlyList<MechanismProbe> probes,
+    IReadOnlySet<string>? missingLsmHooks = null)
 {
     /// <summary>uname -r.</summary>
     public string KernelRelease { get; } = kernelRelease;
@@ -55,6 +56,12 @@ public sealed class KernelCapabilities(string kernelRelease, string activeLsms, 
     /// <summary>The probe result of one mechanism.</summary>
     public MechanismProbe this[KernelMechanism mechanism]
         => Probes.FirstOrDefault(p => p.Mechanism == mechanism) ?? new MechanismProbe(mechanism, false, 95, "not probed");
+
+    /// <summary>
+    /// Hooks of the LSM hook table this kernel's BTF lacks (read at probe time): their programs are not loaded and
+    /// the syscalls that need them are not claimed. Empty when all are present or the BTF was not read.
+    /// </summary>
+    public IReadOnlySet<string> MissingLsmHooks { get; } = missingLsmHooks ?? new HashSet<string>();
 
     /// <summary>Some mechanism can stop a syscall before its side effects (LSM hooks here; fmod_ret and kprobe override are probed but not used yet).</summary>
     public bool CanPreventSyscalls => Has(KernelMechanism.BpfLsm);
