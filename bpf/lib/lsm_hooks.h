@@ -31,7 +31,12 @@ SC_LSM_HOOK(socket_create)
 SC_LSM_HOOK(socket_connect)
 SC_LSM_HOOK(socket_bind)
 SC_LSM_HOOK(socket_listen)
-SC_LSM_HOOK(task_kill)
+/* a group kill reaches task_kill once per target: every target must see the verdict (see consume_verdict_keep) */
+SEC("lsm/task_kill")
+int lsm_task_kill(void *ctx)
+{
+	return consume_verdict_keep(true);
+}
 SC_LSM_HOOK(task_prctl)
 SC_LSM_HOOK(task_fix_setuid)
 SC_LSM_HOOK(task_fix_setgid)

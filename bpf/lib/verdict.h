@@ -27,7 +27,12 @@ static __always_inline void drop_stale_verdict(struct sc_settings *cfg)
 		bpf_map_delete_elem(&pending, &id);
 }
 
-static __always_inline int consume_verdict(void)
+/*
+ * keep: leave the verdict for later calls of the same hook in the same syscall. kill(0|-1|-pgrp) asks task_kill once
+ * per target process: a verdict consumed at the first target would let the others be signalled and the call report
+ * success. A kept verdict goes at the thread's next managed sys_enter (drop_stale_verdict) or when the programs detach.
+ */
+static __always_inline int consume_verdict_keep(bool keep)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct verdict *v = bpf_map_lookup_elem(&pending, &id);
@@ -42,7 +47,8 @@ static __always_inline int consume_verdict(void)
 	if (v->nr != (__u32)BPF_CORE_READ(regs, orig_ax))
 		return 0;
 	error = (__u32)v->error;
-	bpf_map_delete_elem(&pending, &id);
+	if (!keep)
+		bpf_map_delete_elem(&pending, &id);
 	count(SC_CNT_LSM_DENIALS);
 	/*
 	 * LSM programs must return a value in [-4095, 0] (enforced since 6.x); the engine only hands over
@@ -60,6 +66,11 @@ static __always_inline int consume_verdict(void)
 	error &= 4095;
 	barrier_var(zero);
 	return zero - (int)error;
+}
+
+static __always_inline int consume_verdict(void)
+{
+	return consume_verdict_keep(false);
 }
 
 #endif

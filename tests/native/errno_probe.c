@@ -380,6 +380,8 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 	else if (IS("listen")) ret = syscall(SYS_listen, fd, 1);
 	else if (IS("connect")) ret = syscall(SYS_connect, fd2, &sun, sizeof(sun));
 	else if (IS("kill")) ret = syscall(SYS_kill, pid, 0);
+	/* every process of our group is a target: task_kill runs once per target, and each must be denied */
+	else if (IS("kill+pgrp")) ret = syscall(SYS_kill, 0, 0);
 	else if (IS("tkill")) ret = syscall(SYS_tkill, tid, 0);
 	else if (IS("tgkill")) ret = syscall(SYS_tgkill, pid, tid, 0);
 	else if (IS("rt_sigqueueinfo")) ret = syscall(SYS_rt_sigqueueinfo, pid, 0, &info);

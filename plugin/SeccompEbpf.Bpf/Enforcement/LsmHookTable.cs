@@ -14,7 +14,8 @@ namespace SeccompEbpf.Bpf.Enforcement;
 /// everything without a hook. Left out although they would be exact, because every process hits their hooks
 /// constantly and each attached hook adds a hash lookup to all its callers node-wide: the read/write family
 /// (file_permission), sendmsg/recvmsg and friends (socket_sendmsg/socket_recvmsg), and the stat family
-/// (inode_getattr). openat/open/creat with O_PATH skip file_open: the report says so.
+/// (inode_getattr). openat/open/creat with O_PATH skip file_open: the report says so. kill with a group target
+/// (0, -1, -pgrp) asks task_kill once per process: that program keeps the verdict for the later targets.
 /// </remarks>
 internal static class LsmHookTable
 {
