@@ -47,15 +47,9 @@ public sealed class DefaultConfigTests(ITestOutputHelper output) : IAsyncLifetim
         return (podConfig, id);
     }
 
-    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
-        await Exec.TryRunAsync(DaemonProcess.ExecutablePath, [.. args, "--socket", _config.ControlSocket]);
+    private Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) => DaemonCli.RunAsync(_config, args);
 
-    private async Task<JsonElement> PsRowAsync(string containerId)
-    {
-        var (code, ps, error) = await CliAsync("ps", "--json");
-        Assert.True(code == 0, $"ps failed: {error}");
-        return JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == containerId).Clone();
-    }
+    private Task<JsonElement> PsRowAsync(string containerId) => DaemonCli.PsRowAsync(_config, containerId);
 
     [Fact]
     public async Task Real_profiles_start_in_enforce_mode_and_ps_shows_their_plan()

@@ -103,15 +103,9 @@ public sealed class GuestRuntimeDefaultTests(ITestOutputHelper output) : IAsyncL
     private static IEnumerable<string?> Names(JsonElement row, string property)
         => row.GetProperty("exactness").GetProperty(property).EnumerateArray().Select(e => e.GetString());
 
-    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
-        await Exec.TryRunAsync(DaemonProcess.ExecutablePath, [.. args, "--socket", _config.ControlSocket]);
+    private Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) => DaemonCli.RunAsync(_config, args);
 
-    private async Task<JsonElement> PsRowAsync(string containerId)
-    {
-        var (code, ps, error) = await CliAsync("ps", "--json");
-        Assert.True(code == 0, $"ps failed: {error}");
-        return JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == containerId).Clone();
-    }
+    private Task<JsonElement> PsRowAsync(string containerId) => DaemonCli.PsRowAsync(_config, containerId);
 
     private async Task WaitForLogAsync(PodSandboxConfig pod, string text, string what)
     {

@@ -55,8 +55,7 @@ public sealed class RecordingTests(ITestOutputHelper output) : IAsyncLifetime
         return (podConfig, id);
     }
 
-    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
-        await Exec.TryRunAsync(DaemonProcess.ExecutablePath, [.. args, "--socket", _config.ControlSocket]);
+    private Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) => DaemonCli.RunAsync(_config, args);
 
     private async Task<ContainerStatus> StatusAsync(string containerId) =>
         (await _containerd.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = containerId, Verbose = true })).Status;
@@ -79,12 +78,7 @@ public sealed class RecordingTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    private async Task<List<JsonElement>> EventsAsync(string pod)
-    {
-        var (code, stdout, stderr) = await CliAsync("events", "--json", "--pod", pod);
-        Assert.True(code == 0, $"events failed: {stderr}");
-        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
-    }
+    private Task<List<JsonElement>> EventsAsync(string pod) => DaemonCli.EventsAsync(_config, pod);
 
     private async Task ApplyRecordedAsync(string containerId)
     {

@@ -44,8 +44,7 @@ public sealed class ShadowTests(ITestOutputHelper output) : IAsyncLifetime
         await _config.DetachAsync();
     }
 
-    private async Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) =>
-        await Exec.TryRunAsync(DaemonProcess.ExecutablePath, [.. args, "--socket", _config.ControlSocket]);
+    private Task<(int Code, string Stdout, string Stderr)> CliAsync(params string[] args) => DaemonCli.RunAsync(_config, args);
 
     private async Task<int> PidOfAsync(string containerId)
     {
@@ -70,19 +69,9 @@ public sealed class ShadowTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
-    private async Task<List<JsonElement>> EventsAsync(string pod)
-    {
-        var (code, stdout, stderr) = await CliAsync("events", "--json", "--pod", pod);
-        Assert.True(code == 0, $"events failed: {stderr}");
-        return stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
-    }
+    private Task<List<JsonElement>> EventsAsync(string pod) => DaemonCli.EventsAsync(_config, pod);
 
-    private async Task<JsonElement> PsRowAsync(string containerId)
-    {
-        var (code, ps, stderr) = await CliAsync("ps", "--json");
-        Assert.True(code == 0, stderr);
-        return JsonDocument.Parse(ps).RootElement.EnumerateArray().Single(r => r.GetProperty("containerId").GetString() == containerId).Clone();
-    }
+    private Task<JsonElement> PsRowAsync(string containerId) => DaemonCli.PsRowAsync(_config, containerId);
 
     [Fact]
     public async Task An_audited_pod_reports_exactly_what_its_stricter_shadow_would_deny_and_promotion_enforces_it()
