@@ -49,12 +49,7 @@ public sealed partial class EnforcementEngine
         {
             if (!_bindings.TryGetValue(cgroupId, out var binding) || !binding.Recording)
                 return;
-            if (_maps.Bindings.TryLookup(cgroupId, out BindingValue value))
-            {
-                value.Flags = (byte)(value.Flags & ~BindingValue.Recording);
-                _maps.Bindings.Update(cgroupId, value);
-                BindingsChanged();
-            }
+            ClearBindingFlag(cgroupId, BindingValue.Recording);
             _bindings[cgroupId] = binding with { Recording = false };
             _maps.Recordings.Delete(cgroupId);
             DetachProgramsIfUnneeded();

@@ -76,12 +76,7 @@ public sealed partial class EnforcementEngine
             if (!_bindings.TryGetValue(cgroupId, out var binding) || binding.Shadow is null)
                 return;
             // the flag first, then the entry: tasks stop looking before it goes (a lookup that misses is harmless too)
-            if (_maps.Bindings.TryLookup(cgroupId, out BindingValue value))
-            {
-                value.Flags = (byte)(value.Flags & ~BindingValue.Shadow);
-                _maps.Bindings.Update(cgroupId, value);
-                BindingsChanged();
-            }
+            ClearBindingFlag(cgroupId, BindingValue.Shadow);
             _bindings[cgroupId] = binding with { Shadow = null };
             _maps.Shadows.Delete(cgroupId);
             Release(binding.Shadow);

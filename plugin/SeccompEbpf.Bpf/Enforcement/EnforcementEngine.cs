@@ -242,6 +242,16 @@ public sealed partial class EnforcementEngine : IDisposable
     // A recording and a shadow are kept by sys_enter too, even for a binding whose floor leaves the programs nothing to decide.
     private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter || b.Recording || b.Shadow is not null);
 
+    /// <summary>Clears one flag of the cgroup's pinned binding, if it has one; the state the flag points at goes after.</summary>
+    private void ClearBindingFlag(ulong cgroupId, byte flag)
+    {
+        if (!_maps.Bindings.TryLookup(cgroupId, out BindingValue value))
+            return;
+        value.Flags = (byte)(value.Flags & ~flag);
+        _maps.Bindings.Update(cgroupId, value);
+        BindingsChanged();
+    }
+
     /// <summary>Detaches the programs once nothing needs them, and drops the verdicts sys_enter left for hooks that are gone.</summary>
     private void DetachProgramsIfUnneeded()
     {
