@@ -146,10 +146,8 @@ internal static class PodCommand
         {
             found = true;
             stdout.WriteLine($"pod {ns}/{name} {pod.Id[..12]} {(pod.State == PodSandboxState.SandboxReady ? "ready" : "not ready")}");
-            var containers = await cri.Runtime.ListContainersAsync(new ListContainersRequest { Filter = new ContainerFilter { PodSandboxId = pod.Id } }, cancellationToken: ct).ConfigureAwait(false);
-            foreach (var c in containers.Containers)
+            await foreach (var s in ContainerStatusesAsync(cri, pod.Id, ct).ConfigureAwait(false))
             {
-                var s = (await cri.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = c.Id }, cancellationToken: ct).ConfigureAwait(false)).Status;
                 var exit = s.State == ContainerState.ContainerExited ? $" exit code {s.ExitCode}{(s.Reason.Length > 0 ? $" ({s.Reason})" : "")}" : "";
                 stdout.WriteLine($"  container {s.Metadata.Name} {s.Id[..12]} {StateName(s.State)}{exit}");
             }
@@ -166,11 +164,9 @@ internal static class PodCommand
     {
         await foreach (var pod in FindAsync(cri, ns, name, ct).ConfigureAwait(false))
         {
-            var containers = await cri.Runtime.ListContainersAsync(new ListContainersRequest { Filter = new ContainerFilter { PodSandboxId = pod.Id } }, cancellationToken: ct).ConfigureAwait(false);
-            foreach (var c in containers.Containers.Where(c => c.Metadata.Name == containerName))
+            await foreach (var s in ContainerStatusesAsync(cri, pod.Id, ct).ConfigureAwait(false))
             {
-                var s = (await cri.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = c.Id }, cancellationToken: ct).ConfigureAwait(false)).Status;
-                if (!File.Exists(s.LogPath))
+                if (s.Metadata.Name != containerName || !File.Exists(s.LogPath))
                     continue;
                 // CRI log lines: "TIME STREAM TAG message"; P (partial) lines continue on the next one.
                 foreach (var line in await File.ReadAllLinesAsync(s.LogPath, ct).ConfigureAwait(false))
@@ -213,6 +209,13 @@ internal static class PodCommand
         var pods = await cri.Runtime.ListPodSandboxAsync(new ListPodSandboxRequest(), cancellationToken: ct).ConfigureAwait(false);
         foreach (var pod in pods.Items.Where(p => p.Metadata.Namespace == ns && p.Metadata.Name == name).OrderBy(p => p.CreatedAt))
             yield return pod;
+    }
+
+    private static async IAsyncEnumerable<ContainerStatus> ContainerStatusesAsync(CriConnection cri, string podId, [EnumeratorCancellation] CancellationToken ct)
+    {
+        var containers = await cri.Runtime.ListContainersAsync(new ListContainersRequest { Filter = new ContainerFilter { PodSandboxId = podId } }, cancellationToken: ct).ConfigureAwait(false);
+        foreach (var c in containers.Containers)
+            yield return (await cri.Runtime.ContainerStatusAsync(new ContainerStatusRequest { ContainerId = c.Id }, cancellationToken: ct).ConfigureAwait(false)).Status;
     }
 
     private static string StateName(ContainerState state) => state switch
