@@ -55,6 +55,21 @@ logfile=/var/log/seccomp-ebpf.log
 
 have_systemd() { [ -d /run/systemd/system ]; }
 
+# Starts a long-lived process (containerd, the daemon) in the background, appending to LOG, with none of this shell's
+# descriptors above 2: a caller's `flock` lock, a pipe to a CI log or a test's socket would otherwise stay open for the
+# process's whole life (a lock held forever, a pipe that never reaches EOF). $! is the process itself.
+start_detached() {
+    local log=$1 fd
+    shift
+    (
+        for fd in /proc/self/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec nohup "$@" </dev/null >>"$log" 2>&1
+    ) &
+}
+
 log() { echo "install.sh: $*"; }
 
 # The containerd processes that serve CONFIG: others (a test suite's private containerds, a second runtime) are not ours
@@ -95,7 +110,7 @@ restart_containerd() {
     else
         log "starting containerd (no systemd), log in /var/log/containerd.log"
     fi
-    nohup containerd --config "$containerd_config" >>/var/log/containerd.log 2>&1 &
+    start_detached /var/log/containerd.log containerd --config "$containerd_config"
 }
 
 stop_daemon() {
@@ -214,7 +229,7 @@ if [ "$mode" = external ]; then
         systemctl enable --now seccomp-ebpf.service
         log "started seccomp-ebpf.service (journalctl -u seccomp-ebpf)"
     else
-        nohup "$bin" run --config "$etc/config.json" >>"$logfile" 2>&1 &
+        start_detached "$logfile" "$bin" run --config "$etc/config.json"
         echo $! > "$pidfile"
         log "started seccomp-ebpf in the background (no systemd): pid $(cat "$pidfile"), log $logfile"
     fi
