@@ -204,6 +204,8 @@ for tier in $tiers; do
             #  1. every kernel of tests/vm/kernels.txt: what the kernel allows (probe), the engine's capability
             #     probe and ERRNO/KILL-prevention tests, and the BPF-vs-seccomp differential;
             #  2. one kernel: the ERRNO scenario end to end through containerd (TCG makes it too slow for all).
+            # run-matrix.sh boots the kernels of a run concurrently, one guest per host core (--jobs, default nproc;
+            # SECCOMP_EBPF_VM_JOBS overrides it): each single-threaded TCG guest keeps one core busy.
             vm_run() {
                 local name=$1 p f rc=0
                 shift

@@ -4,13 +4,17 @@
 # (tests/vm/suites/NAME.sh) there, and prints one table row per kernel. See docs/vm.md.
 #
 # Usage: tests/vm/run-matrix.sh [--kernels FILE] [--kernel NAME]... [--suite NAME]...
-#                               [--env KEY=VALUE]... [--timeout SECONDS] [--repo DIR] [--results DIR]
+#                               [--env KEY=VALUE]... [--timeout SECONDS] [--jobs N] [--repo DIR] [--results DIR]
 #   --kernels FILE   kernel list (default tests/vm/kernels.txt)
 #   --kernel NAME    run only the named entries of the list (repeatable)
 #   --suite NAME     suite to run in each guest, in order (repeatable; default: probe)
 #   --env KEY=VALUE  environment for the suites (repeatable; wins over kernels.txt); every SECCOMP_EBPF_*
 #                    variable of the caller's environment is passed as well
 #   --timeout SEC    wall-clock limit per kernel (default: 240 s boot allowance + the suites' limits)
+#   --jobs N         kernels booted at once (default: SECCOMP_EBPF_VM_JOBS, else the host's cores, at most one
+#                    per 3 GiB of available memory; never more than the kernels selected). Each single-threaded
+#                    TCG guest keeps one host core busy. With N > 1 every harness line of a kernel starts with
+#                    "run-matrix: NAME:"; the table and the result files keep the kernel list's order.
 #   --repo DIR       repository root the guest runs the suites from (default: this script's ../..)
 #   --results DIR    also write there: passed, failed (case counts over all kernels), table.txt, and per
 #                    kernel NAME.console.log and NAME.results (its VMRESULT lines)
@@ -29,6 +33,7 @@ suites=()
 cli_env=()
 timeout_override=
 results_dir=
+max_jobs=${SECCOMP_EBPF_VM_JOBS:-}
 
 die() { echo "run-matrix: $*" >&2; exit 2; }
 log() { echo "run-matrix: $*" >&2; }
@@ -42,11 +47,20 @@ while [ $# -gt 0 ]; do
         --repo) repo_root=$(realpath "${2:?--repo needs a directory}"); shift 2 ;;
         --results) results_dir=$(realpath -m "${2:?--results needs a directory}"); shift 2 ;;
         --timeout) [[ ${2:-} =~ ^[0-9]+$ ]] || die "--timeout needs whole seconds"; timeout_override=$2; shift 2 ;;
+        --jobs) max_jobs=${2:-}; [[ $max_jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs needs a whole number of at least 1"; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
 [ ${#suites[@]} -gt 0 ] || suites=(probe)
+if [ -z "$max_jobs" ]; then
+    # One guest per core: each runs one TCG thread. Each also takes 2 GiB of guest memory (+ qemu's own).
+    max_jobs=$(nproc)
+    mem_jobs=$(( $(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo) / (3 * 1024 * 1024) ))
+    [ "$mem_jobs" -ge "$max_jobs" ] || max_jobs=$mem_jobs
+    [ "$max_jobs" -ge 1 ] || max_jobs=1
+fi
+[[ $max_jobs =~ ^[1-9][0-9]*$ ]] || die "SECCOMP_EBPF_VM_JOBS must be a whole number of at least 1 (is '$max_jobs')"
 [ -f "$kernels_file" ] || die "kernel list $kernels_file does not exist"
 [ -f "$repo_root/tests/vm/run-matrix.sh" ] || die "$repo_root is not a SeccompEbpf repository root"
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get, dpkg -x of kernel modules, qemu's 9p export of /)"
@@ -244,61 +258,33 @@ done
 qemu_pid=""
 # What a guest kernel prints when it cannot finish (see the retry below).
 guest_fault='Oops: [^ ]*|Kernel panic - not syncing[^\r]*|BUG: soft lockup[^!]*'
-# An interrupted run (CI timeout, Ctrl-C) must not leave a guest running.
+# An interrupted run (CI timeout, Ctrl-C) must not leave a guest running: the main shell stops the kernels'
+# workers (subshells, see run_kernel), and each worker stops its own qemu.
 stop_guest() { [ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true; }
-trap stop_guest EXIT
-trap 'stop_guest; exit 130' INT TERM
-declare -a rows=() used_kernels=()
+worker_pids=()
+stop_workers() { local pid; for pid in "${worker_pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap stop_workers EXIT
+trap 'stop_workers; exit 130' INT TERM
+declare -a rows=() used_kernels=() launched=()
 total_pass=0; total_fail=0
 if [ -n "$results_dir" ]; then rm -rf "$results_dir"; mkdir -p "$results_dir"; fi
 failed=0
+running=0
 overall_start=$SECONDS
 
-while read -r -u 3 name regex kernel_env_line; do
-    [ -n "${name:-}" ] && [[ $name != \#* ]] || continue
-    if [ ${#only_kernels[@]} -gt 0 ] && [[ " ${only_kernels[*]} " != *" $name "* ]]; then continue; fi
-
-    status=ok; boot_s=-; suite_s=-; release='?'; lsm_shown=""; lsm_arg=""; note=""; per_suite=""
-    kernel_env=(); extra_cmdline=(); accel=tcg,thread=single; smp=2; only_suites=""
-    for token in ${kernel_env_line%%#*}; do
-        case $token in
-            cmdline:*) extra_cmdline+=("${token#cmdline:}") ;;
-            accel:*) accel=${token#accel:} ;;
-            smp:*) smp=${token#smp:} ;;
-            suites:*) only_suites=",${token#suites:}," ;;
-            [A-Za-z_]*=*) kernel_env+=("$token") ;;
-            *) die "$kernels_file: '$token' (kernel $name) is neither KEY=VALUE, cmdline:ARG, accel:QEMU-ACCEL, smp:N nor suites:A,B" ;;
-        esac
-    done
-    # suites:A,B in kernels.txt narrows the requested suites for this kernel (the table says which ran).
-    kernel_suites=()
-    for suite in "${suites[@]}"; do
-        [ -z "$only_suites" ] || [[ $only_suites == *",$suite,"* ]] && kernel_suites+=("$suite")
-    done
-    if [ ${#kernel_suites[@]} -eq 0 ]; then
-        log "$name: none of the requested suites (${suites[*]}) is among this kernel's (${only_suites//,/ }); skipped"
-        continue
+# Boots kernel $name with the settings the list loop below set (kdir, kernel_suites, kernel_env, ...), runs
+# its suites and writes its table row to $rundir/row and "STATUS PASS FAIL" to $rundir/counts. It runs in a
+# subshell of its own, next to other kernels' workers: everything it changes is in that subshell, $rundir or
+# $results_dir/$name.*; the main shell assembles the table in the list's order once every worker has ended.
+run_kernel() {
+    trap stop_guest EXIT
+    trap 'stop_guest; exit 143' TERM
+    sed_pid=""
+    if [ "$max_jobs" -gt 1 ]; then
+        # Concurrent kernels interleave their lines: every line of this one names it.
+        exec 4>&2 2> >(sed -u -e "/^run-matrix: $name: /b" -e "s/^run-matrix: /run-matrix: $name: /;t" -e "s/^/run-matrix: $name: /" >&4)
+        sed_pid=$!
     fi
-    mechanisms=-; errno_syscalls=-; pass=0; fail=0
-    rundir=$cache/runs/$name
-    rm -rf "$rundir"; mkdir -p "$rundir"
-    console=$rundir/console.log
-
-    kdir=""
-    if ! resolve_package "$regex"; then
-        status=FAIL; note="no package matches $regex"
-    elif ! kdir=$(fetch_kernel "$pkg"); then
-        # The archive may have moved on since apt-cache's lists were fetched: a kernel of this
-        # entry that is already cached still tests the same series, so use it and say so.
-        kdir=$(ls -d "$cache"/kernels/*/ready 2>/dev/null | sed 's|/ready$||' \
-            | while read -r d; do b=${d##*/}; [[ ${b%%_*} =~ ^(${regex})$ ]] && echo "$d"; done | sort -V | tail -n 1 || true)
-        if [ -n "$kdir" ]; then
-            log "$name: download of $pkg failed; using the cached ${kdir##*/}"
-        else
-            status=FAIL; note="download of $pkg failed"
-        fi
-    fi
-    [ -z "$kdir" ] || used_kernels+=("$kdir")
     if [ "$status" != ok ]; then
         :
     elif ! build_initramfs "$kdir" "$rundir/initrd.gz"; then
@@ -340,7 +326,7 @@ while read -r -u 3 name regex kernel_env_line; do
                 # The harness's own variables are set above; everything else (filters, expectations) passes.
                 case $key in
                     SECCOMP_EBPF_REPO_ROOT|SECCOMP_EBPF_VM_CACHE|SECCOMP_EBPF_VM_ARTIFACTS|SECCOMP_EBPF_VM_NONCE|\
-                    SECCOMP_EBPF_VM_KERNEL|SECCOMP_EBPF_VM_KERNEL_CONFIG|SECCOMP_EBPF_VM_SUITE) continue ;;
+                    SECCOMP_EBPF_VM_KERNEL|SECCOMP_EBPF_VM_KERNEL_CONFIG|SECCOMP_EBPF_VM_SUITE|SECCOMP_EBPF_VM_JOBS) continue ;;
                 esac
                 printf 'export %s=%q\n' "$key" "$value"
             done < <(env | grep -E '^SECCOMP_EBPF_[A-Za-z0-9_]*=' || true)
@@ -482,21 +468,91 @@ while read -r -u 3 name regex kernel_env_line; do
     else
         log "$name: FAILED ($note)"
     fi
-    [ "$status" = ok ] || failed=1
     # A kernel that failed without a failed case (no boot, timeout, missing suite) still counts as one.
     if [ "$status" != ok ] && [ "$fail" = 0 ]; then fail=1; fi
-    total_pass=$((total_pass + pass)); total_fail=$((total_fail + fail))
     if [ -n "$results_dir" ]; then
         [ ! -f "$rundir/console.log" ] || cp "$rundir/console.log" "$results_dir/$name.console.log"
         [ ! -f "$rundir/results" ] || cp "$rundir/results" "$results_dir/$name.results"
     fi
     errno_count=0
     [ "$errno_syscalls" = - ] || errno_count=$(tr ',' '\n' <<< "$errno_syscalls" | grep -c .)
+    echo "$status $pass $fail" > "$rundir/counts"
     # The syscall list goes last: it is long, and the columns before it stay readable.
-    rows+=("$name|$release|${lsm_shown:-?}|$mechanisms|$errno_count|$pass/$fail|$boot_s|$suite_s|${per_suite# }|$status${note:+ ($note)}|$errno_syscalls")
+    echo "$name|$release|${lsm_shown:-?}|$mechanisms|$errno_count|$pass/$fail|$boot_s|$suite_s|${per_suite# }|$status${note:+ ($note)}|$errno_syscalls" > "$rundir/row.tmp"
+    mv "$rundir/row.tmp" "$rundir/row"
+    if [ -n "$sed_pid" ]; then exec 2>&4; wait "$sed_pid" || true; fi
+}
+
+while read -r -u 3 name regex kernel_env_line; do
+    [ -n "${name:-}" ] && [[ $name != \#* ]] || continue
+    if [ ${#only_kernels[@]} -gt 0 ] && [[ " ${only_kernels[*]} " != *" $name "* ]]; then continue; fi
+
+    status=ok; boot_s=-; suite_s=-; release='?'; lsm_shown=""; lsm_arg=""; note=""; per_suite=""
+    kernel_env=(); extra_cmdline=(); accel=tcg,thread=single; smp=2; only_suites=""
+    for token in ${kernel_env_line%%#*}; do
+        case $token in
+            cmdline:*) extra_cmdline+=("${token#cmdline:}") ;;
+            accel:*) accel=${token#accel:} ;;
+            smp:*) smp=${token#smp:} ;;
+            suites:*) only_suites=",${token#suites:}," ;;
+            [A-Za-z_]*=*) kernel_env+=("$token") ;;
+            *) die "$kernels_file: '$token' (kernel $name) is neither KEY=VALUE, cmdline:ARG, accel:QEMU-ACCEL, smp:N nor suites:A,B" ;;
+        esac
+    done
+    # suites:A,B in kernels.txt narrows the requested suites for this kernel (the table says which ran).
+    kernel_suites=()
+    for suite in "${suites[@]}"; do
+        [ -z "$only_suites" ] || [[ $only_suites == *",$suite,"* ]] && kernel_suites+=("$suite")
+    done
+    if [ ${#kernel_suites[@]} -eq 0 ]; then
+        log "$name: none of the requested suites (${suites[*]}) is among this kernel's (${only_suites//,/ }); skipped"
+        continue
+    fi
+    mechanisms=-; errno_syscalls=-; pass=0; fail=0
+    rundir=$cache/runs/$name
+    rm -rf "$rundir"; mkdir -p "$rundir"
+    console=$rundir/console.log
+
+    kdir=""
+    if ! resolve_package "$regex"; then
+        status=FAIL; note="no package matches $regex"
+    elif ! kdir=$(fetch_kernel "$pkg"); then
+        # The archive may have moved on since apt-cache's lists were fetched: a kernel of this
+        # entry that is already cached still tests the same series, so use it and say so.
+        kdir=$(ls -d "$cache"/kernels/*/ready 2>/dev/null | sed 's|/ready$||' \
+            | while read -r d; do b=${d##*/}; [[ ${b%%_*} =~ ^(${regex})$ ]] && echo "$d"; done | sort -V | tail -n 1 || true)
+        if [ -n "$kdir" ]; then
+            log "$name: download of $pkg failed; using the cached ${kdir##*/}"
+        else
+            status=FAIL; note="download of $pkg failed"
+        fi
+    fi
+    [ -z "$kdir" ] || used_kernels+=("$kdir")
+    launched+=("$name")
+    # Downloads and unpacking above stay in this shell, one at a time (two entries may share a package).
+    if [ "$running" -ge "$max_jobs" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    run_kernel &
+    worker_pids+=($!)
+    running=$((running + 1))
 done 3< "$kernels_file"
 
-[ ${#rows[@]} -gt 0 ] || die "no kernel of $kernels_file was selected"
+[ ${#launched[@]} -gt 0 ] || die "no kernel of $kernels_file was selected"
+for pid in "${worker_pids[@]}"; do wait "$pid" || true; done
+worker_pids=()
+for name in "${launched[@]}"; do
+    rundir=$cache/runs/$name
+    if [ -f "$rundir/row" ] && read -r k_status k_pass k_fail < "$rundir/counts"; then
+        rows+=("$(cat "$rundir/row")")
+    else
+        k_status=FAIL; k_pass=0; k_fail=1
+        rows+=("$name|?|?|-|0|0/1|-|-||FAIL (its harness worker ended without a result)|-")
+    fi
+    [ "$k_status" = ok ] || failed=1
+    total_pass=$((total_pass + k_pass)); total_fail=$((total_fail + k_fail))
+done
 
 # After a run over the whole list, unpacked kernels no entry uses any more (superseded ABIs) go.
 if [ ${#only_kernels[@]} -eq 0 ] && [ "$failed" = 0 ]; then
