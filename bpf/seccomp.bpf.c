@@ -74,8 +74,11 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		return 0;
 	build_view(task, regs, id, &view);
 	/* before any decision: a syscall the policy denies was attempted all the same */
-	if (binding.flags & SC_BINDING_RECORDING)
+	if (binding.flags & SC_BINDING_RECORDING) {
 		record_syscall(bound_cgroup, &view);
+		if (binding.flags & SC_BINDING_RECORD_ARGS)
+			record_args_of(bound_cgroup, &view);
+	}
 	if (allowed_unconditionally(binding.slot, &view)) {
 		count(SC_CNT_ACTION_BASE + SC_ALLOW);
 		if (binding.flags & SC_BINDING_SHADOW)

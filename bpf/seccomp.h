@@ -52,6 +52,7 @@ struct binding {
 #define SC_BINDING_FROM_GATE 0x1 /* written by the exec gate (SC_GATE_PROFILE), not by a daemon */
 #define SC_BINDING_RECORDING 0x2 /* sys_enter sets the syscall's bit in recordings[bound cgroup] */
 #define SC_BINDING_SHADOW 0x4    /* sys_enter also evaluates shadows[bound cgroup].slot and reports where it differs */
+#define SC_BINDING_RECORD_ARGS 0x8 /* with RECORDING: sys_enter also records chosen arguments in record_args[bound cgroup] */
 
 /* slots: profile slot -> what is true of the whole profile */
 struct slot_value {
@@ -141,6 +142,34 @@ struct allow_bitmap {
 struct recording {
 	__u64 bits[SC_RECORD_TABLES * SC_RECORD_NRS / 64];
 	__u64 out_of_range; /* non-zero: some syscall number at or above SC_RECORD_NRS was attempted (not in bits) */
+};
+
+/*
+ * record_args: bound cgroup id -> the distinct values of one argument of a few chosen syscalls (`record --with-args`,
+ * lib/record.h). A map of its own, not a part of struct recording: the engine starts it (writes a whole value) on a
+ * container that records already without racing the kernel's updates of the bitmap it keeps. Each slot names one
+ * syscall (its number per table, SC_RECORD_ARG_NONE where the ABI lacks it) and one argument index, and holds up to
+ * SC_RECORD_ARG_VALUES values in a fixed array: bounded memory, a bounded scan, no map growth per value. A value
+ * claims an entry (claimed, an atomic counter), is written, then published (its bit in ready); readers and the scan
+ * only trust ready entries. Two CPUs seeing the same new value at once may both claim an entry (a duplicate the
+ * reader folds); a claim past the array sets overflow, after which the set is incomplete and must not restrict.
+ */
+#define SC_RECORD_ARG_SLOTS 4
+#define SC_RECORD_ARG_VALUES 16
+#define SC_RECORD_ARG_NONE 0xffffffffu
+
+struct record_arg_slot {
+	__u32 nr[SC_RECORD_TABLES]; /* per SC_RECORD_* table (x32 without its bit); SC_RECORD_ARG_NONE: no such syscall */
+	__u32 index;                /* the argument, 0..5 */
+	/* 64-bit, as BPF atomics on 32-bit words need -mcpu=v3, which this object does not assume */
+	__u64 claimed;              /* entries of values claimed so far (may pass SC_RECORD_ARG_VALUES: then overflow) */
+	__u64 ready;                /* bit i: values[i] is written */
+	__u64 overflow;             /* non-zero: more distinct values were seen than values holds */
+	__u64 values[SC_RECORD_ARG_VALUES];
+};
+
+struct record_args {
+	struct record_arg_slot slots[SC_RECORD_ARG_SLOTS];
 };
 
 /*

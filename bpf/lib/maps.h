@@ -73,6 +73,15 @@ struct {
 	__type(value, struct recording);
 } recordings SEC(".maps");
 
+/* Only bindings with SC_BINDING_RECORD_ARGS have an entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct record_args);
+} record_args SEC(".maps");
+
 /* Only bindings with SC_BINDING_SHADOW have an entry. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

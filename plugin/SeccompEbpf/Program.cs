@@ -23,8 +23,9 @@ internal static class Program
                                                    change a running container's policy until its pod goes away
           apply (--pod NS/NAME | --container ID) (--shadow REF | --no-shadow | --promote-shadow)
                                                    evaluate a candidate beside the policy in force, or enforce it
-          record (--pod NS/NAME | --container ID) [--duration D] [--out FILE]
+          record (--pod NS/NAME | --container ID) [--duration D] [--with-args [NAME:INDEX,...]] [--out FILE]
                                                    the syscalls a running container makes, as a seccomp profile
+                                                   (--with-args: also a few arguments' values; bare: personality:0,clone:0)
           pod run NS/NAME --image REF [--annotation K=V]... -- COMMAND [ARG]...
           pod status|logs|rm NS/NAME               a one-container pod through containerd's CRI, to try
                                                    profiles without Kubernetes (scripts/try.sh)

@@ -30,6 +30,7 @@ public sealed partial class LayoutTests
         { "gate_record", Unsafe.SizeOf<GateRecordValue>() },
         { "gate_fallback", Unsafe.SizeOf<GateFallbackValue>() },
         { "recording", Unsafe.SizeOf<RecordingValue>() },
+        { "record_args", Unsafe.SizeOf<RecordArgsValue>() },
         { "shadow", Unsafe.SizeOf<ShadowValue>() },
     };
 

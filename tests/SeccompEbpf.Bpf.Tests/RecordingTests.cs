@@ -2,6 +2,7 @@ using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Bpf.Interop;
 using SeccompEbpf.Bpf.Tests.Infrastructure;
 using SeccompEbpf.Profiles.Compiled;
+using SeccompEbpf.Profiles.Parsing;
 using SeccompEbpf.Profiles.Syscalls;
 using static SeccompEbpf.Bpf.Tests.Infrastructure.TestProfiles;
 
@@ -10,7 +11,7 @@ namespace SeccompEbpf.Bpf.Tests;
 /// <summary>Live recording (bpf/lib/record.h): the syscalls real processes in a bound cgroup attempt, as the kernel saw them.</summary>
 public sealed class RecordingTests : IDisposable
 {
-    private const uint ExitGroup = 231;
+    private const uint ExitGroup = 231, Personality = 135;
     private readonly EngineScope _scope = new("record");
 
     public void Dispose() => _scope.Dispose();
@@ -143,5 +144,113 @@ public sealed class RecordingTests : IDisposable
         Assert.Equal(traced, recording.Syscalls[SyscallArch.X86_64]);
         Assert.Empty(recording.Syscalls[SyscallArch.I386]);
         Assert.Empty(recording.Syscalls[SyscallArch.X32]);
+    }
+
+    private static RecordedArgument ArgumentOf(SyscallRecording recording, string syscall) =>
+        Assert.Single(recording.Arguments!, a => a.Syscall == syscall);
+
+    [Fact]
+    public void RecordedArgumentValuesAreExactlyThoseTheDriverPassed()
+    {
+        using var engine = _scope.Open();
+        using var cgroup = TestCgroup.Create("args-exact");
+        // personality: a query (0xffffffff), then two personas set (ADDR_NO_RANDOMIZE, then PER_LINUX again), one
+        // repeated; getppid's second argument is 0x2222 in every call; clone is never called by this script
+        using var driver = SyscallDriver.Start(cgroup, "personality:0xffffffff", "personality:0x0040000", "getppid:3", "personality:0", "personality:0xffffffff");
+        engine.Bind(cgroup.Id, LogPrctl("record-args-exact"), EnforcementMode.Enforce);
+        WaitUntilBlockedInRead(driver);
+        engine.StartRecording(cgroup.Id);
+        engine.RecordArguments(cgroup.Id, [new("personality", 0), new("getppid", 1), new("clone", 0)]);
+        driver.Go();
+        Assert.Equal(0, driver.WaitForExit());
+
+        var recording = engine.ReadRecording(cgroup.Id)!;
+        Assert.Equal([Getppid, Personality, ExitGroup], recording.Syscalls[SyscallArch.X86_64]);
+        Assert.Equal(["personality", "getppid", "clone"], recording.Arguments!.Select(a => a.Syscall));
+        var personality = ArgumentOf(recording, "personality");
+        Assert.Equal((0, false), (personality.Index, personality.Overflow));
+        Assert.Equal([0UL, 0x40000, 0xffffffff], personality.Values);
+        var getppid = ArgumentOf(recording, "getppid");
+        Assert.Equal((1, false), (getppid.Index, getppid.Overflow));
+        Assert.Equal([0x2222UL], getppid.Values);
+        Assert.Empty(ArgumentOf(recording, "clone").Values);
+    }
+
+    [Fact]
+    public void MoreDistinctValuesThanTheRecorderHoldsSetOverflowAndLeaveTheOtherSlotsExact()
+    {
+        using var engine = _scope.Open();
+        using var cgroup = TestCgroup.Create("args-overflow");
+        int many = ArgumentToRecord.MaxValues + 4;
+        using var driver = SyscallDriver.Start(cgroup, $"getppid-seq:{many}", "personality:0xffffffff");
+        engine.Bind(cgroup.Id, LogPrctl("record-args-overflow"), EnforcementMode.Enforce);
+        WaitUntilBlockedInRead(driver);
+        engine.StartRecording(cgroup.Id);
+        engine.RecordArguments(cgroup.Id, [new("getppid", 0), new("personality", 0)]);
+        driver.Go();
+        Assert.Equal(0, driver.WaitForExit());
+
+        var recording = engine.ReadRecording(cgroup.Id)!;
+        var getppid = ArgumentOf(recording, "getppid");
+        Assert.True(getppid.Overflow);
+        // one thread, in order: the first 16 values filled the array, the 4 after them only set the flag
+        Assert.Equal(Enumerable.Range(0, ArgumentToRecord.MaxValues).Select(v => (ulong)v), getppid.Values);
+        var personality = ArgumentOf(recording, "personality");
+        Assert.False(personality.Overflow);
+        Assert.Equal([0xffffffffUL], personality.Values);
+    }
+
+    [Fact]
+    public void ArgumentsAreRecordedOnlyWhenAskedAndEndWithTheRecordingAcrossRebindsAndRestarts()
+    {
+        using var cgroup = TestCgroup.Create("args-life");
+        var engine = _scope.Open();
+        try
+        {
+            engine.Bind(cgroup.Id, LogPrctl("record-args-life"), EnforcementMode.Enforce);
+            Assert.Throws<InvalidOperationException>(() => engine.RecordArguments(cgroup.Id, [new("personality", 0)])); // not recording
+            engine.StartRecording(cgroup.Id);
+            RunDriver(cgroup, "personality:0xffffffff");
+            // a recording without --with-args reads its arguments never
+            Assert.Empty(engine.ReadRecording(cgroup.Id)!.Arguments!);
+            Assert.Equal(0, engine.MapEntryCounts()["record_args"]);
+
+            Assert.Contains("unknown syscall", Assert.Throws<ArgumentException>(() => engine.RecordArguments(cgroup.Id, [new("no_such_call", 0)])).Message);
+            Assert.Contains("outside 0..5", Assert.Throws<ArgumentException>(() => engine.RecordArguments(cgroup.Id, [new("clone", 6)])).Message);
+            engine.RecordArguments(cgroup.Id, [new("personality", 0)]);
+            engine.Rebind(cgroup.Id, Make("record-args-life-2", CompiledAction.Allow, Only(Getpid, Log())), EnforcementMode.Audit);
+            RunDriver(cgroup, "personality:0xffffffff");
+            Assert.Equal([0xffffffffUL], ArgumentOf(engine.ReadRecording(cgroup.Id)!, "personality").Values);
+
+            // a restarted engine goes on with the pinned argument recording
+            engine.Dispose();
+            engine = _scope.Open();
+            RunDriver(cgroup, "personality:0");
+            Assert.Equal([0UL, 0xffffffff], ArgumentOf(engine.ReadRecording(cgroup.Id)!, "personality").Values);
+
+            // asked again: from an empty set; an empty list stops only the arguments
+            engine.RecordArguments(cgroup.Id, [new("personality", 0)]);
+            Assert.Empty(ArgumentOf(engine.ReadRecording(cgroup.Id)!, "personality").Values);
+            engine.RecordArguments(cgroup.Id, []);
+            Assert.Empty(engine.ReadRecording(cgroup.Id)!.Arguments!);
+            Assert.Equal(0, engine.MapEntryCounts()["record_args"]);
+
+            engine.RecordArguments(cgroup.Id, [new("personality", 0)]);
+            Assert.Equal(1, engine.MapEntryCounts()["record_args"]);
+            engine.StopRecording(cgroup.Id);
+            Assert.Equal(0, engine.MapEntryCounts()["record_args"]);
+            Assert.Throws<InvalidOperationException>(() => engine.RecordArguments(cgroup.Id, [new("personality", 0)]));
+        }
+        finally
+        {
+            engine.Dispose();
+        }
+    }
+
+    private static void RunDriver(TestCgroup cgroup, params string[] commands)
+    {
+        using var driver = SyscallDriver.Start(cgroup, commands);
+        driver.Go();
+        Assert.Equal(0, driver.WaitForExit());
     }
 }

@@ -158,4 +158,78 @@ public sealed class RecordingTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal("personality", kill.GetProperty("syscall").GetString());
         Assert.Equal("KillProcess (degraded)", kill.GetProperty("action").GetString()); // ERRNO(EPERM) as KILL after entry here
     }
+
+    private const string ScriptWithReadImpliesExec = Gate + "container-probe personality-rie 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
+
+    [Fact]
+    public async Task With_args_allows_personality_only_with_the_value_the_workload_passed()
+    {
+        // 1. `record --with-args personality:0` on an unmanaged pod waiting at its gate, until Ctrl-C (the script's end
+        //    decides when, not a duration): the probe queries the persona, personality(0xffffffff).
+        var recorded = await RunAsync("withargs", ScriptWithPersonality, []);
+        string file = Path.Join(_config.Root, "withargs.json");
+        var start = new ProcessStartInfo(DaemonProcess.ExecutablePath) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { "record", "--container", recorded.ContainerId, "--with-args", "personality:0", "--duration", "10m", "--out", file, "--socket", _config.ControlSocket })
+            start.ArgumentList.Add(arg);
+        using (var cli = Process.Start(start)!)
+        {
+            // its first line comes once the recording (of arguments too) has started
+            var first = await cli.StandardError.ReadLineAsync().WaitAsync(Patience);
+            Assert.True(first?.Contains("recording 1 container(s)") == true, first);
+            // the fresh pods below get the profile while they wait at the gate: the recording must hold a whole round
+            // of that wait (the sleep applet included) before the gate opens. A second `record` reads the running
+            // recording without stopping it (nor its arguments).
+            string peek = Path.Join(_config.Root, "peek.json");
+            var guard = Stopwatch.StartNew();
+            while (true)
+            {
+                var (peekCode, _, peekErr) = await CliAsync("record", "--container", recorded.ContainerId, "--out", peek);
+                Assert.True(peekCode == 0, peekErr);
+                if ((await File.ReadAllTextAsync(peek)).Contains("\"clock_nanosleep\"", StringComparison.Ordinal))
+                    break;
+                if (guard.Elapsed > Patience)
+                    throw new TimeoutException("the recording never saw the gate's sleep (deadlock guard)");
+                await Task.Delay(50);
+            }
+            await PolicyTests.ReleaseGateAsync(_containerd, recorded.ContainerId);
+            await WaitUntilDoneAsync(recorded.ContainerId, recorded.Pod);
+            cli.Interrupt();
+            string rest = await cli.StandardError.ReadToEndAsync().WaitAsync(Patience);
+            await cli.WaitForExitAsync().WaitAsync(Patience);
+            Assert.True(cli.ExitCode == 0, rest);
+        }
+        string json = await File.ReadAllTextAsync(file);
+        output.WriteLine(json);
+        using (var doc = JsonDocument.Parse(json))
+        {
+            var rules = doc.RootElement.GetProperty("syscalls").EnumerateArray().ToList();
+            Assert.DoesNotContain("personality", rules[0].GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+            var personality = Assert.Single(rules, r => r.GetProperty("names").EnumerateArray().Any(n => n.GetString() == "personality"));
+            var arg = Assert.Single(personality.GetProperty("args").EnumerateArray().ToList());
+            Assert.Equal((0, 0xffffffffUL, "SCMP_CMP_EQ"), (arg.GetProperty("index").GetInt32(), arg.GetProperty("value").GetUInt64(), arg.GetProperty("op").GetString()));
+            Assert.Equal("SCMP_ACT_ALLOW", personality.GetProperty("action").GetString());
+        }
+        var (validateCode, validated, _) = await Exec.TryRunAsync(DaemonProcess.ExecutablePath, ["profile", "validate", file]);
+        Assert.True(validateCode == 0, validated);
+        // the recording this command started is over: the container is unmanaged again
+        Assert.Equal("unmanaged", (await DaemonCli.PsRowAsync(_config, recorded.ContainerId)).GetProperty("state").GetString());
+
+        // 2. Enforced live on fresh pods: the same query runs to the end with no event; a persona the workload never
+        //    set (READ_IMPLIES_EXEC) is killed and reported.
+        _config.WriteProfile("recorded", json);
+        var same = await RunAsync("same", ScriptWithPersonality, []);
+        await ApplyRecordedAsync(same.ContainerId);
+        await PolicyTests.ReleaseGateAsync(_containerd, same.ContainerId);
+        await WaitUntilDoneAsync(same.ContainerId, same.Pod);
+        Assert.Contains("personality-query ret=", _containerd.ReadContainerLog(same.Pod, "app"));
+        Assert.Empty(await EventsAsync("default/same"));
+
+        var other = await RunAsync("other", ScriptWithReadImpliesExec, []);
+        await ApplyRecordedAsync(other.ContainerId);
+        await PolicyTests.ReleaseGateAsync(_containerd, other.ContainerId);
+        await WaitUntilDoneAsync(other.ContainerId, other.Pod);
+        Assert.DoesNotContain("personality-rie ret=", _containerd.ReadContainerLog(other.Pod, "app"));
+        var kill = Assert.Single(await EventsAsync("default/other"));
+        Assert.Equal("personality", kill.GetProperty("syscall").GetString());
+    }
 }

@@ -81,6 +81,7 @@ internal sealed class FakeEnforcement : IEnforcement
         {
             _calls.Add(new EngineCall("unbind", cgroupId));
             _bindings.Remove(cgroupId);
+            RecordedArguments.Remove(cgroupId); // as the engine's Unbind drops record_args
         }
     }
 
@@ -95,6 +96,25 @@ internal sealed class FakeEnforcement : IEnforcement
         }
     }
 
+    /// <summary>The arguments RecordArguments was last given per cgroup (dropped when the recording stops).</summary>
+    public Dictionary<ulong, IReadOnlyList<ArgumentToRecord>> RecordedArguments { get; } = [];
+
+    public void RecordArguments(ulong cgroupId, IReadOnlyList<ArgumentToRecord> arguments)
+    {
+        lock (_lock)
+        {
+            _calls.Add(new EngineCall("record-args", cgroupId));
+            if (ArgumentToRecord.Problem(arguments) is { } problem)
+                throw new ArgumentException(problem, nameof(arguments));
+            if (!_bindings.TryGetValue(cgroupId, out var binding) || !binding.Recording)
+                throw new InvalidOperationException($"cgroup {cgroupId} does not record");
+            if (arguments.Count == 0)
+                RecordedArguments.Remove(cgroupId);
+            else
+                RecordedArguments[cgroupId] = arguments;
+        }
+    }
+
     public void StopRecording(ulong cgroupId)
     {
         lock (_lock)
@@ -102,6 +122,7 @@ internal sealed class FakeEnforcement : IEnforcement
             _calls.Add(new EngineCall("stop-recording", cgroupId));
             if (_bindings.TryGetValue(cgroupId, out var binding))
                 _bindings[cgroupId] = binding with { Recording = false };
+            RecordedArguments.Remove(cgroupId);
         }
     }
 
@@ -110,7 +131,9 @@ internal sealed class FakeEnforcement : IEnforcement
         lock (_lock)
             return _bindings.TryGetValue(cgroupId, out var binding) && binding.Recording
                 ? new SyscallRecording(cgroupId, new Dictionary<SeccompEbpf.Profiles.Syscalls.SyscallArch, IReadOnlyList<uint>>
-                    { [SeccompEbpf.Profiles.Syscalls.SyscallArch.X86_64] = [0, 1, 231] }, OutOfRange: false)
+                    { [SeccompEbpf.Profiles.Syscalls.SyscallArch.X86_64] = [0, 1, 231] }, OutOfRange: false,
+                    RecordedArguments.TryGetValue(cgroupId, out var arguments)
+                        ? arguments.Select(a => new SeccompEbpf.Profiles.Parsing.RecordedArgument(a.Syscall, a.Index, [], false)).ToList() : [])
                 : null;
     }
 

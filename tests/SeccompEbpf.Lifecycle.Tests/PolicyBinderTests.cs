@@ -76,6 +76,7 @@ public sealed class PolicyBinderTests
         public BindingReport Rebind(ulong cgroupId, Profiles.Compiled.CompiledProfile profile, EnforcementMode mode, SeccompFloor? floor) => inner.Rebind(cgroupId, profile, mode, floor);
         public void Unbind(ulong cgroupId) => throw new InvalidOperationException("bpf_map_delete_elem(bindings): No such device");
         public void StartRecording(ulong cgroupId) => inner.StartRecording(cgroupId);
+        public void RecordArguments(ulong cgroupId, IReadOnlyList<ArgumentToRecord> arguments) => inner.RecordArguments(cgroupId, arguments);
         public void StopRecording(ulong cgroupId) => inner.StopRecording(cgroupId);
         public SyscallRecording? ReadRecording(ulong cgroupId) => inner.ReadRecording(cgroupId);
         public BindingReport SetShadow(ulong cgroupId, Profiles.Compiled.CompiledProfile profile) => inner.SetShadow(cgroupId, profile);

@@ -66,4 +66,89 @@ public class RecordedProfileTests
         var profile = Compile(RecordedProfileWriter.Write(new Dictionary<string, IReadOnlyList<string>>(), "nothing"));
         Assert.Equal(CompiledAction.Errno(1), Decide(profile, SyscallArch.X86_64, "read"));
     }
+
+    private static CompiledAction Decide(CompiledProfile profile, string name, ulong arg0) =>
+        ReferenceEvaluator.Evaluate(profile, SyscallTables.AuditArchOf(SyscallArch.X86_64), SyscallTables.Resolve(SyscallArch.X86_64, name)!.Value, [arg0, 0, 0, 0, 0, 0]).Action;
+
+    private static readonly Dictionary<string, IReadOnlyList<string>> WithPersonality = new() { ["SCMP_ARCH_X86_64"] = ["read", "personality", "exit_group", "clone"] };
+
+    [Fact]
+    public void ASyscallRecordedWithValuesIsAllowedWithThoseValuesOnly()
+    {
+        string json = RecordedProfileWriter.Write(WithPersonality, "recorded",
+            [new RecordedArgument("personality", 0, [0xffffffff, 0, 0x40000, 0], Overflow: false)]);
+        var profile = Compile(json);
+
+        foreach (ulong value in new ulong[] { 0, 0x40000, 0xffffffff })
+            Assert.Equal(CompiledAction.Allow, Decide(profile, "personality", value));
+        Assert.Equal(CompiledAction.Errno(1), Decide(profile, "personality", 0x0400000)); // READ_IMPLIES_EXEC: never recorded
+        Assert.Equal(CompiledAction.Allow, Decide(profile, "clone", 0x1234)); // recorded, but not its arguments: any value
+        Assert.Equal(CompiledAction.Allow, Decide(profile, "read", 7));
+
+        using var doc = JsonDocument.Parse(json);
+        var rules = doc.RootElement.GetProperty("syscalls").EnumerateArray().ToList();
+        // the unconditional rule no longer names personality; one rule per distinct value, ascending
+        Assert.Equal(["clone", "exit_group", "read"], rules[0].GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+        Assert.Contains("personality (argument 0: 3)", rules[0].GetProperty("comment").GetString());
+        Assert.Equal(4, rules.Count);
+        Assert.Equal([0UL, 0x40000, 0xffffffff], rules.Skip(1).Select(r =>
+        {
+            Assert.Equal(["personality"], r.GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+            Assert.Equal("SCMP_ACT_ALLOW", r.GetProperty("action").GetString());
+            var arg = Assert.Single(r.GetProperty("args").EnumerateArray().ToList());
+            Assert.Equal((0, "SCMP_CMP_EQ"), (arg.GetProperty("index").GetInt32(), arg.GetProperty("op").GetString()));
+            return arg.GetProperty("value").GetUInt64();
+        }));
+    }
+
+    [Fact]
+    public void AnOverflowedOrEmptyValueSetFallsBackToTheUnconditionalAllowAndTheCommentSaysWhy()
+    {
+        string json = RecordedProfileWriter.Write(WithPersonality, "recorded",
+        [
+            new RecordedArgument("personality", 0, [1, 2, 3], Overflow: true),
+            new RecordedArgument("clone", 0, [], Overflow: false),
+            new RecordedArgument("mount", 0, [], Overflow: false), // asked for, never attempted: denied as before
+        ]);
+        var profile = Compile(json);
+        Assert.Equal(CompiledAction.Allow, Decide(profile, "personality", 0x0400000));
+        Assert.Equal(CompiledAction.Allow, Decide(profile, "clone", 0x1234));
+        Assert.Equal(CompiledAction.Errno(1), Decide(profile, "mount", 0));
+
+        using var doc = JsonDocument.Parse(json);
+        var rule = Assert.Single(doc.RootElement.GetProperty("syscalls").EnumerateArray().ToList());
+        Assert.Equal(["clone", "exit_group", "personality", "read"], rule.GetProperty("names").EnumerateArray().Select(n => n.GetString()));
+        string comment = rule.GetProperty("comment").GetString()!;
+        Assert.Contains("personality: argument 0 had more distinct values than the recorder holds", comment);
+        Assert.Contains("clone: attempted, but not while its argument 0 was recorded", comment);
+        Assert.DoesNotContain("mount", comment);
+    }
+
+    [Fact]
+    public void EveryRecordedSyscallRestrictedPutsTheCommentOnTheFirstValueRule()
+    {
+        var recorded = new Dictionary<string, IReadOnlyList<string>> { ["SCMP_ARCH_X86_64"] = ["personality"] };
+        string json = RecordedProfileWriter.Write(recorded, "recorded", [new RecordedArgument("personality", 0, [8], Overflow: false)]);
+        var profile = Compile(json);
+        Assert.Equal(CompiledAction.Allow, Decide(profile, "personality", 8));
+        Assert.Equal(CompiledAction.Errno(1), Decide(profile, "personality", 9));
+        using var doc = JsonDocument.Parse(json);
+        var rule = Assert.Single(doc.RootElement.GetProperty("syscalls").EnumerateArray().ToList());
+        Assert.StartsWith("recorded", rule.GetProperty("comment").GetString());
+    }
+
+    [Fact]
+    public void TheSameRecordingWritesTheSameBytesWhateverTheOrderItCameIn()
+    {
+        var a = RecordedProfileWriter.Write(WithPersonality, "recorded",
+            [new RecordedArgument("personality", 0, [3, 1, 2], false), new RecordedArgument("clone", 0, [0x11, 0x3d0f00], false)]);
+        var reordered = new Dictionary<string, IReadOnlyList<string>> { ["SCMP_ARCH_X86_64"] = ["clone", "exit_group", "personality", "read"] };
+        var b = RecordedProfileWriter.Write(reordered, "recorded",
+            [new RecordedArgument("clone", 0, [0x3d0f00, 0x11, 0x11], false), new RecordedArgument("personality", 0, [2, 3, 1], false)]);
+        Assert.Equal(a, b);
+        // clone's rules come before personality's: by name, then by value
+        using var doc = JsonDocument.Parse(a);
+        Assert.Equal(["exit_group,read", "clone", "clone", "personality", "personality", "personality"],
+            doc.RootElement.GetProperty("syscalls").EnumerateArray().Select(r => string.Join(",", r.GetProperty("names").EnumerateArray().Select(n => n.GetString()))));
+    }
 }

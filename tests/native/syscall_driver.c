@@ -17,6 +17,8 @@
  *                             (fd 5 is /dev/null)
  *   prctl                     prctl(PR_GET_DUMPABLE)
  *   unlink:<path>             unlinkat(AT_FDCWD, path, 0)
+ *   personality:<v>           syscall(personality, v), v a full 64-bit value (0xffffffff: a query, changes nothing)
+ *   getppid-seq:<n>           syscall(getppid, k) for k = 0 .. n-1 (n distinct first arguments)
  *   loop:<tag>[:<pause>]      syscall(getppid, seq, tag) until SIGUSR1, sleeping 1us every <pause>
  *                             calls (0: never); then prints "count <n>"
  */
@@ -104,6 +106,12 @@ int main(int argc, char **argv)
 			fail(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
 		} else if (!strncmp(cmd, "unlink:", 7)) {
 			fail(syscall(SYS_unlinkat, AT_FDCWD, cmd + 7, 0));
+		} else if (!strncmp(cmd, "personality:", 12)) {
+			fail(syscall(SYS_personality, strtoull(cmd + 12, NULL, 0)));
+		} else if (!strncmp(cmd, "getppid-seq:", 12)) {
+			long n = strtol(cmd + 12, NULL, 0);
+			for (long k = 0; k < n; k++)
+				syscall(SYS_getppid, k, 0, 0, 0, 0, 0);
 		} else if (!strncmp(cmd, "loop:", 5)) {
 			char *end;
 			uint64_t tag = strtoull(cmd + 5, &end, 0);

@@ -319,7 +319,8 @@ public sealed partial class EnforcementEngine
                     }
                     _bindings[cgroupId] = new BindingRecord(cgroupId, slot, (EnforcementMode)value.Mode, value.Level, Adopted: true,
                         FromGate: (value.Flags & BindingValue.FromGate) != 0, NeedsSysEnter: true,
-                        Recording: (value.Flags & BindingValue.Recording) != 0, Shadow: shadow);
+                        Recording: (value.Flags & BindingValue.Recording) != 0, Shadow: shadow,
+                        RecordArgs: (value.Flags & BindingValue.RecordArgs) != 0);
                     _bindingsPerLevel[value.Level] = _bindingsPerLevel.GetValueOrDefault(value.Level) + 1;
                 }
                 // the exec gate's armed fallback is a reference too, kept until the daemon configures the gate again

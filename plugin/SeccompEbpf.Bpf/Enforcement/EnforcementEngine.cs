@@ -215,6 +215,7 @@ public sealed partial class EnforcementEngine : IDisposable
             BindingsChanged();
             _maps.LogRate.Delete(cgroupId);
             _maps.Recordings.Delete(cgroupId);
+            _maps.RecordArgs.Delete(cgroupId);
             _maps.Shadows.Delete(cgroupId);
             LevelRemoved(binding.Level);
             Release(binding.Slot);
@@ -281,15 +282,16 @@ public sealed partial class EnforcementEngine : IDisposable
             {
                 _bindings.TryGetValue(cgroupId, out var previous);
                 bool recording = previous?.Recording == true; // a new profile does not end a recording
+                bool recordArgs = recording && previous?.RecordArgs == true;
                 var shadow = previous?.Shadow; // nor a shadow: it is compared with whatever is in force
                 if (plan.NeedsSysEnter || recording || shadow is not null)
                     AttachPrograms();
                 LevelAdded(level);
-                byte flags = (byte)((recording ? BindingValue.Recording : 0) | (shadow is not null ? BindingValue.Shadow : 0));
+                byte flags = (byte)((recording ? BindingValue.Recording : 0) | (recordArgs ? BindingValue.RecordArgs : 0) | (shadow is not null ? BindingValue.Shadow : 0));
                 // the one write that switches the container to the new profile
                 _maps.Bindings.Update(cgroupId, new BindingValue { Slot = slot.Id, Mode = (byte)mode, Level = (ushort)level, Flags = flags });
                 BindingsChanged();
-                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, plan.NeedsSysEnter, recording, shadow);
+                _bindings[cgroupId] = new BindingRecord(cgroupId, slot, mode, level, Adopted: false, FromGate: false, plan.NeedsSysEnter, recording, shadow, recordArgs);
                 if (previous is not null)
                 {
                     LevelRemoved(previous.Level);
@@ -375,6 +377,7 @@ public sealed partial class EnforcementEngine : IDisposable
         ["log_rate"] = _maps.LogRate.Count<ulong>(),
         ["pending"] = _maps.Pending.Count<ulong>(),
         ["recordings"] = _maps.Recordings.Count<ulong>(),
+        ["record_args"] = _maps.RecordArgs.Count<ulong>(),
         ["shadows"] = _maps.Shadows.Count<ulong>(),
     };
 
@@ -454,7 +457,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal List<RuleKey> RuleKeys { get; } = [];
     }
 
-    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool NeedsSysEnter, bool Recording = false, SlotRecord? Shadow = null);
+    private sealed record BindingRecord(ulong CgroupId, SlotRecord Slot, EnforcementMode Mode, int Level, bool Adopted, bool FromGate, bool NeedsSysEnter, bool Recording = false, SlotRecord? Shadow = null, bool RecordArgs = false);
 
     private sealed class Maps(BpfObject obj)
     {
@@ -477,6 +480,7 @@ public sealed partial class EnforcementEngine : IDisposable
         internal BpfMap GateFallback { get; } = obj.Map("gate_fallback");
         internal BpfMap GraceInner { get; } = obj.Map("grace_inner");
         internal BpfMap Recordings { get; } = obj.Map("recordings");
+        internal BpfMap RecordArgs { get; } = obj.Map("record_args");
         internal BpfMap Shadows { get; } = obj.Map("shadows");
     }
 }

@@ -8,7 +8,7 @@ internal static unsafe class Pins
 {
     /// <summary>The maps that carry enforcement state across engines (not the probe and global-data maps).</summary>
     internal static readonly string[] PinnedMaps = ["bindings", "slots", "arch_policy", "syscall_policy", "rules", "allow_bitmaps", "binding_generation", "settings", "log_rate", "pending", "counters", "events",
-        "gate_config", "gate_admitted", "gate_records", "gate_fallback", "recordings", "shadows"];
+        "gate_config", "gate_admitted", "gate_records", "gate_fallback", "recordings", "record_args", "shadows"];
 
     internal static HashSet<string> ReusePinnedMaps(BpfObject obj, string pinRoot, ILogger logger)
     {

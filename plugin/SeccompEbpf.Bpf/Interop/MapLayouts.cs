@@ -31,6 +31,9 @@ internal struct BindingValue
 
     /// <summary>SC_BINDING_SHADOW: sys_enter also evaluates shadows[cgroup] and reports where it differs.</summary>
     internal const byte Shadow = 0x4;
+
+    /// <summary>SC_BINDING_RECORD_ARGS: with Recording, sys_enter also records chosen arguments in record_args[cgroup].</summary>
+    internal const byte RecordArgs = 0x8;
 }
 
 /// <summary>struct shadow: the shadow profile's slot and what it would have done differently (bpf/lib/shadow.h).</summary>
@@ -58,6 +61,46 @@ internal struct RecordingValue
     internal struct Words
     {
         private ulong _element;
+    }
+}
+
+/// <summary>struct record_arg_slot: one syscall's argument and the distinct values seen (bpf/lib/record.h).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct RecordArgSlot
+{
+    internal const int Values = 16;         // SC_RECORD_ARG_VALUES
+    internal const uint None = 0xffffffff;  // SC_RECORD_ARG_NONE
+    public Numbers Nr;                      // per SC_RECORD_* table
+    public uint Index;
+    public ulong Claimed;
+    public ulong Ready;
+    public ulong Overflow;
+    public ValueArray ValuesSeen;
+
+    [System.Runtime.CompilerServices.InlineArray(RecordingValue.Tables)]
+    internal struct Numbers
+    {
+        private uint _element;
+    }
+
+    [System.Runtime.CompilerServices.InlineArray(Values)]
+    internal struct ValueArray
+    {
+        private ulong _element;
+    }
+}
+
+/// <summary>struct record_args: the `record --with-args` slots of one recording container.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct RecordArgsValue
+{
+    internal const int Slots = 4; // SC_RECORD_ARG_SLOTS
+    public SlotArray Slot;
+
+    [System.Runtime.CompilerServices.InlineArray(Slots)]
+    internal struct SlotArray
+    {
+        private RecordArgSlot _element;
     }
 }
 

@@ -95,7 +95,10 @@ internal static class ControlCommands
     internal static async Task<int> RequestAsync(string socket, ControlRequest request, TextWriter stderr, Action<ControlReply> onReply)
     {
         using var cancel = new CancellationTokenSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        // removed when the request is over: `record` makes several requests and waits in between, and a Ctrl-C then
+        // must not reach a handler whose token source is disposed (Cancel would throw and take the CLI down)
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
         try
         {
             var encoded = ControlClient.Encode(request);
@@ -125,6 +128,10 @@ internal static class ControlCommands
         catch (OperationCanceledException)
         {
             return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Control;
 using SeccompEbpf.Profiles.Parsing;
 
@@ -8,13 +9,17 @@ namespace SeccompEbpf.Cli;
 /// <summary><c>seccomp-ebpf record</c>: records a running container's syscalls and writes them as a seccomp profile (docs/recording.md).</summary>
 internal static class RecordCommand
 {
-    private const string Synopsis = "record (--pod NS/NAME | --container ID) [--duration D] [--out FILE] [--socket PATH]";
+    private const string Synopsis = "record (--pod NS/NAME | --container ID) [--duration D] [--with-args [NAME:INDEX,...]] [--out FILE] [--socket PATH]";
     private static readonly TimeSpan DefaultDuration = TimeSpan.FromSeconds(10);
+
+    /// <summary>What a bare --with-args records: personality's persona and clone's flags (argument 0 on x86_64 and i386).</summary>
+    internal static readonly IReadOnlyList<ArgumentToRecord> DefaultArguments = [new("personality", 0), new("clone", 0)];
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
         string? pod = null, container = null, output = null;
         TimeSpan? duration = null;
+        List<ArgumentToRecord>? withArgs = null;
         var socket = ControlJson.DefaultSocketPath;
         for (var i = 0; i < args.Length; i++)
         {
@@ -29,14 +34,30 @@ internal static class RecordCommand
                     if (duration is null)
                         return ControlCommands.Usage(stderr, "record", args[i], Synopsis + "\n  D: a number with s, m or h (30s, 5m), or ms");
                     break;
+                case "--with-args":
+                    withArgs ??= [];
+                    // bare (last, or followed by another option): the default set
+                    if (i + 1 >= args.Length || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                        withArgs.AddRange(DefaultArguments.Where(d => !withArgs.Any(w => w.Syscall == d.Syscall)));
+                    else if (ParseArguments(args[++i], withArgs) is { } bad)
+                    {
+                        stderr.WriteLine($"seccomp-ebpf record: --with-args: {bad}");
+                        return ControlCommands.Usage(stderr, "record", null, Synopsis + "\n  NAME:INDEX: a syscall name and the argument (0..5) whose values to record, e.g. personality:0,clone:0");
+                    }
+                    break;
                 default: return ControlCommands.Usage(stderr, "record", args[i], Synopsis);
             }
         }
         if ((pod is null) == (container is null))
             return ControlCommands.Usage(stderr, "record", null, Synopsis);
+        if (withArgs is not null && ArgumentToRecord.Problem(withArgs) is { } problem)
+        {
+            stderr.WriteLine($"seccomp-ebpf record: --with-args: {problem}");
+            return ControlCommands.Usage(stderr, "record", null, Synopsis);
+        }
 
         List<RecordingStartView> started = [];
-        int code = await ControlCommands.RequestAsync(socket, new ControlRequest("record-start", Pod: pod, Container: container), stderr,
+        int code = await ControlCommands.RequestAsync(socket, new ControlRequest("record-start", Pod: pod, Container: container, WithArgs: withArgs), stderr,
             reply => started = reply.Result!.Value.Deserialize<List<RecordingStartView>>(ControlJson.Options) ?? []).ConfigureAwait(false);
         if (code != 0)
             return code;
@@ -75,6 +96,10 @@ internal static class RecordCommand
         // what this command started, it stops (a container bound only to record becomes unmanaged again)
         foreach (var s in started.Where(s => !s.WasRecording))
             await ControlCommands.RequestAsync(socket, new ControlRequest("record-stop", Container: s.ContainerId), stderr, _ => { }).ConfigureAwait(false);
+        // on a container that records on (the annotation), only the argument recording this command added ends
+        if (withArgs is not null)
+            foreach (var s in started.Where(s => s.WasRecording))
+                await ControlCommands.RequestAsync(socket, new ControlRequest("record-stop-args", Container: s.ContainerId), stderr, _ => { }).ConfigureAwait(false);
         if (code != 0)
             return code;
         if (recordings.Count == 0)
@@ -85,7 +110,7 @@ internal static class RecordCommand
 
         foreach (var recording in recordings)
         {
-            string profile = RecordedProfileWriter.Write(recording.Syscalls, CommentOf(recording));
+            string profile = RecordedProfileWriter.Write(recording.Syscalls, CommentOf(recording), recording.Arguments);
             int count = recording.Syscalls.Values.SelectMany(n => n).Distinct().Count();
             if (output is null)
             {
@@ -110,6 +135,19 @@ internal static class RecordCommand
                + $"Every syscall attempted is allowed here, including those the policy in force denied ({(perArch.Length == 0 ? "none recorded" : perArch)})."
                + (r.UnknownNumbers.Count > 0 ? $" Numbers without a name, left out: {string.Join(", ", r.UnknownNumbers)}." : "")
                + (r.OutOfRange ? " Some syscall number at or above 512 was attempted and could not be recorded." : "");
+    }
+
+    /// <summary>Adds "NAME:INDEX[,NAME:INDEX...]" to <paramref name="into"/>; the problem with the text, else null (Problem checks names and counts).</summary>
+    internal static string? ParseArguments(string text, List<ArgumentToRecord> into)
+    {
+        foreach (string item in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            int colon = item.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(item.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out int index))
+                return $"\"{item}\" is not NAME:INDEX (a syscall name and an argument index 0..5)";
+            into.Add(new ArgumentToRecord(item[..colon], index));
+        }
+        return null;
     }
 
     private static string PerContainer(string output, string container)

@@ -115,8 +115,9 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
         {
             return request.Verb switch
             {
-                "record-start" => ControlJson.Success(policies.StartRecording(request.Pod, request.Container).Select(s => new RecordingStartView(s.ContainerId, s.WasRecording)).ToList()),
+                "record-start" => ControlJson.Success(policies.StartRecording(request.Pod, request.Container, request.WithArgs).Select(s => new RecordingStartView(s.ContainerId, s.WasRecording)).ToList()),
                 "record-read" => ControlJson.Success(policies.ReadRecordings(request.Pod, request.Container).Select(RecordingViewOf).ToList()),
+                "record-stop-args" => ControlJson.Success(policies.StopRecordingArguments(request.Pod, request.Container)),
                 _ => ControlJson.Success(policies.StopRecording(request.Pod, request.Container)),
             };
         }
@@ -145,7 +146,7 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
             names[SyscallTables.ScmpName(arch)] = known.Order(StringComparer.Ordinal).ToList();
         }
         return new RecordingView(r.Pod.Namespace, r.Pod.Name, r.Container.Name, r.Container.Id, r.Since, DateTimeOffset.UtcNow, r.Profile,
-            names, unknown, r.Syscalls.OutOfRange);
+            names, unknown, r.Syscalls.OutOfRange, r.Syscalls.Arguments is { Count: > 0 } arguments ? arguments : null);
     }
 
     private ControlReply Apply(ControlRequest request)

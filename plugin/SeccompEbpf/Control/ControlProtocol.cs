@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using SeccompEbpf.Bpf.Enforcement;
 
 namespace SeccompEbpf.Control;
 
@@ -16,7 +17,8 @@ internal sealed record ControlRequest(
     string? Mode = null,
     string? Shadow = null,
     bool NoShadow = false,
-    bool PromoteShadow = false);
+    bool PromoteShadow = false,
+    IReadOnlyList<ArgumentToRecord>? WithArgs = null);
 
 /// <summary>One reply line: a result, an event, or an error (verbatim for the CLI).</summary>
 internal sealed record ControlReply(bool Ok, string? Error = null, JsonElement? Result = null);

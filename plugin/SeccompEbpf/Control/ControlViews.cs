@@ -1,3 +1,5 @@
+using SeccompEbpf.Profiles.Parsing;
+
 namespace SeccompEbpf.Control;
 
 // What the control socket returns; the CLI prints these as tables or passes them through as JSON.
@@ -68,7 +70,8 @@ internal sealed record RecordingView(
     string? Profile,
     IReadOnlyDictionary<string, IReadOnlyList<string>> Syscalls,
     IReadOnlyList<string> UnknownNumbers,
-    bool OutOfRange);
+    bool OutOfRange,
+    IReadOnlyList<RecordedArgument>? Arguments = null);
 
 /// <summary>What <c>record-start</c> did per container.</summary>
 internal sealed record RecordingStartView(string ContainerId, bool WasRecording);

@@ -62,6 +62,8 @@ internal sealed partial class EngineHost : IDisposable
 
         public void StartRecording(ulong cgroupId) => engine.StartRecording(cgroupId);
 
+        public void RecordArguments(ulong cgroupId, IReadOnlyList<ArgumentToRecord> arguments) => engine.RecordArguments(cgroupId, arguments);
+
         public void StopRecording(ulong cgroupId) => engine.StopRecording(cgroupId);
 
         public SyscallRecording? ReadRecording(ulong cgroupId) => engine.ReadRecording(cgroupId);

@@ -32,6 +32,11 @@ internal interface IEnforcement
     /// <exception cref="InvalidOperationException">The cgroup is not bound.</exception>
     void StartRecording(ulong cgroupId);
 
+    /// <summary>Records the values of a few syscalls' arguments on a recording cgroup from now on (empty: stops that).</summary>
+    /// <exception cref="ArgumentException">Invalid arguments (ArgumentToRecord.Problem).</exception>
+    /// <exception cref="InvalidOperationException">The cgroup does not record.</exception>
+    void RecordArguments(ulong cgroupId, IReadOnlyList<ArgumentToRecord> arguments);
+
     /// <summary>Stops recording; the recorded set is dropped.</summary>
     void StopRecording(ulong cgroupId);
 

@@ -125,6 +125,22 @@ internal sealed class PolicyBinder(IEnforcement? engine, string? engineFailure, 
         }
     }
 
+    /// <summary>Records (or with an empty list stops recording) a few syscalls' argument values on a recording cgroup; the problem, else null.</summary>
+    public string? RecordArguments(ulong cgroupId, IReadOnlyList<ArgumentToRecord> arguments)
+    {
+        if (engine is null)
+            return $"the enforcement engine is unavailable: {engineFailure}";
+        try
+        {
+            engine.RecordArguments(cgroupId, arguments);
+            return null;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return EngineProblem(e);
+        }
+    }
+
     /// <summary>Stops a cgroup's recording; the problem, else null.</summary>
     public string? StopRecording(ulong cgroupId)
     {
