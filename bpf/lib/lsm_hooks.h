@@ -9,12 +9,26 @@
 #ifndef __SC_LSM_HOOKS_H
 #define __SC_LSM_HOOKS_H
 
-#define SC_LSM_HOOK(hook)                        \
+/*
+ * Each hook twice: as a BPF LSM program, and as fmod_ret on the security_<fn> function that calls the hook, for
+ * kernels where bpf is not an active LSM (the lsm/ program attaches there and never runs). The verifier allows
+ * modify-return on every security_* function, error injection or not; its contract is the LSM program's: 0 runs the
+ * function (and so every LSM), non-zero skips it and becomes its return value. The engine loads one family only
+ * (LsmHookTable.ProgramsFor). FN differs from HOOK where the kernel names the function otherwise (settime).
+ */
+#define SC_LSM_HOOK_AT(hook, fn)                 \
 	SEC("lsm/" #hook)                        \
 	int lsm_##hook(void *ctx)                \
 	{                                        \
 		return consume_verdict();        \
+	}                                        \
+	SEC("fmod_ret/security_" #fn)            \
+	int fmodret_##hook(void *ctx)            \
+	{                                        \
+		return consume_verdict();        \
 	}
+
+#define SC_LSM_HOOK(hook) SC_LSM_HOOK_AT(hook, hook)
 
 SC_LSM_HOOK(file_open)
 SC_LSM_HOOK(path_mknod) /* needs CONFIG_SECURITY_PATH (Debian: yes, AppArmor needs it) */
@@ -34,6 +48,11 @@ SC_LSM_HOOK(socket_listen)
 /* a group kill reaches task_kill once per target: every target must see the verdict (see consume_verdict_keep) */
 SEC("lsm/task_kill")
 int lsm_task_kill(void *ctx)
+{
+	return consume_verdict_keep(true);
+}
+SEC("fmod_ret/security_task_kill")
+int fmodret_task_kill(void *ctx)
 {
 	return consume_verdict_keep(true);
 }
@@ -61,7 +80,7 @@ SC_LSM_HOOK(capset)
 SC_LSM_HOOK(task_setscheduler)
 SC_LSM_HOOK(task_setrlimit)
 SC_LSM_HOOK(syslog)
-SC_LSM_HOOK(settime)
+SC_LSM_HOOK_AT(settime, settime64) /* the hook is settime, its caller security_settime64 */
 SC_LSM_HOOK(perf_event_open)
 
 #endif

@@ -32,7 +32,7 @@ int probe_tp_btf(void *ctx)
 	return 0;
 }
 
-/* An LSM program can load and attach and still never run (bpf not in the active LSMs): record that it ran. */
+/* An LSM program can load and attach and still never run (bpf not in the active LSMs): record that it ran (fmod_ret too). */
 static __always_inline void probe_mark_ran(void)
 {
 	__u32 key = 0;
@@ -54,6 +54,14 @@ int probe_lsm_cgroup(void *ctx)
 {
 	probe_mark_ran();
 	return 1; /* allow */
+}
+
+/* The fallback for BPF LSM (lib/lsm_hooks.h): needs only a trampoline on a security_* function, no bpf in the LSM list. */
+SEC("fmod_ret/security_file_open")
+int probe_fmod_ret_security(void *ctx)
+{
+	probe_mark_ran();
+	return 0;
 }
 
 SEC("fmod_ret/__x64_sys_prctl")

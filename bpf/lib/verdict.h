@@ -2,7 +2,8 @@
 /*
  * Decide in one place, act in another (Tetragon's enforcer pattern): sys_enter
  * stores the verdict for the running syscall under pid_tgid, and the LSM hook
- * the syscall passes through returns it as -errno, before any side effect.
+ * the syscall passes through (or fmod_ret on the hook's security_* function,
+ * where bpf is not an active LSM) returns it as -errno, before any side effect.
  */
 #ifndef __SC_VERDICT_H
 #define __SC_VERDICT_H
@@ -51,7 +52,8 @@ static __always_inline int consume_verdict_keep(bool keep)
 		bpf_map_delete_elem(&pending, &id);
 	count(SC_CNT_LSM_DENIALS);
 	/*
-	 * LSM programs must return a value in [-4095, 0] (enforced since 6.x); the engine only hands over
+	 * LSM programs must return a value in [-4095, 0] (enforced since 6.x; fmod_ret has no such rule and shares the
+	 * body); the engine only hands over
 	 * errnos 1..4094, and a bounded value is what lets the verifier see that.
 	 */
 	if (error == 0 || error > 4095)

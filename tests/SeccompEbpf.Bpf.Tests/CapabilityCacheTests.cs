@@ -65,7 +65,7 @@ public sealed class CapabilityCacheTests : IDisposable
     public void A_record_others_could_write_or_that_does_not_parse_is_not_believed()
     {
         var key = CapabilityCache.KeyFor(_image);
-        CapabilityCache.Write(RecordPath, new CapabilityCache.Record(key, [Claim(KernelMechanism.BpfLsm, available: true)]));
+        CapabilityCache.Write(RecordPath, new CapabilityCache.Record(key, [.. Fixed().Probes]));
         Assert.NotNull(CapabilityCache.TryRead(RecordPath, key).Capabilities);
 
         File.SetUnixFileMode(RecordPath, File.GetUnixFileMode(RecordPath) | UnixFileMode.OtherWrite);
@@ -78,6 +78,26 @@ public sealed class CapabilityCacheTests : IDisposable
         (cached, reason) = CapabilityCache.TryRead(RecordPath, key);
         Assert.Null(cached);
         Assert.Contains("unreadable", reason);
+    }
+
+    [Fact]
+    public void A_record_that_lacks_a_mechanism_is_probed_again_rather_than_read_as_unavailable()
+    {
+        // e.g. written before the fmod_ret fallback was probed: "not probed" would read as "no fallback" on a kernel
+        // where it works, and ERRNO would be refused until the next reboot
+        var key = CapabilityCache.KeyFor(_image);
+        CapabilityCache.Write(RecordPath, new CapabilityCache.Record(key, [.. Fixed().Probes.Where(p => p.Mechanism != KernelMechanism.FmodRetSecurity)]));
+        var (cached, reason) = CapabilityCache.TryRead(RecordPath, key);
+        Assert.Null(cached);
+        Assert.Equal("the record lacks FmodRetSecurity", reason);
+
+        int probed = 0;
+        var capabilities = CapabilityCache.ProbeOrReuse(RecordPath, _image, NullLogger.Instance, () => { probed++; return Fixed(); });
+        Assert.Equal(1, probed);
+        Assert.True(capabilities.PreventsThroughFmodRet);
+        var reread = CapabilityCache.TryRead(RecordPath, key).Capabilities;
+        Assert.NotNull(reread);
+        Assert.True(reread.Has(KernelMechanism.FmodRetSecurity));
     }
 
     private static MechanismProbe Claim(KernelMechanism mechanism, bool available)

@@ -7,9 +7,10 @@ using static SeccompEbpf.Bpf.Tests.Infrastructure.TestProfiles;
 namespace SeccompEbpf.Bpf.Tests;
 
 /// <summary>
-/// The probe decides what is claimed: ERRNO is enforced through BPF LSM where the kernel accepts it, and
-/// refused or degraded (with the reason) where it does not. SECCOMP_EBPF_EXPECT_LSM=1|0 pins the expectation
-/// (the VM harness sets it), so a probe that silently flips fails the run.
+/// The probe decides what is claimed: ERRNO is enforced through BPF LSM where the kernel accepts it (or through fmod_ret
+/// on the hooks' security_* functions where bpf is not an active LSM), and refused or degraded (with the reason) where
+/// neither works. SECCOMP_EBPF_EXPECT_LSM=1|0 and SECCOMP_EBPF_EXPECT_FMOD_RET_SECURITY=1|0 pin the expectation (the VM
+/// harness sets them), so a probe that silently flips fails the run.
 /// </summary>
 public sealed class CapabilityTests : IDisposable
 {
@@ -72,7 +73,13 @@ public sealed class CapabilityTests : IDisposable
             if (engine.Capabilities.CanPreventSyscalls)
             {
                 var report = engine.Bind(cgroup.Id, profile, EnforcementMode.Enforce);
-                Assert.Contains(report.Actions, a => a.Mechanism == EnforcementMechanism.LsmHook && a.Explanation.Contains("task_prctl"));
+                bool fmodRet = engine.Capabilities.PreventsThroughFmodRet;
+                Assert.Contains(report.Actions, a => a.Mechanism == EnforcementMechanism.LsmHook
+                    && a.Explanation.Contains(fmodRet ? "stopped at fmod_ret on security_task_prctl" : "stopped at the BPF LSM hook task_prctl"));
+                // exactly one family is attached: the BPF LSM programs, or their fmod_ret twins where BPF LSM does not run
+                var links = Directory.GetFiles(Path.Combine(_scope.PinRoot, "links")).Select(Path.GetFileName).ToList();
+                Assert.Contains(fmodRet ? "fmodret_task_prctl" : "lsm_task_prctl", links);
+                Assert.DoesNotContain(links, l => l!.StartsWith(fmodRet ? "lsm_" : "fmodret_", StringComparison.Ordinal));
                 using var driver = SyscallDriver.Start(cgroup, "prctl");
                 driver.Go();
                 Assert.Equal(100 + Exdev, driver.WaitForExit());

@@ -13,18 +13,25 @@ namespace SeccompEbpf.Bpf.Tests;
 
 /// <summary>
 /// The exactness plan (exact before entry / killed after entry / not prevented / refused) of the fixture profiles
-/// against recorded capability sets: the host's (no BPF LSM), Debian's stock kernels (BPF LSM, no error injection),
-/// and a kernel with error injection as well. Pure: no kernel, no root.
+/// against recorded capability sets: the host's (no BPF LSM, no trampolines), Debian's stock kernels (BPF LSM, no error
+/// injection), a kernel with error injection as well, and Debian 6.12 booted without bpf in its LSM list (fmod_ret on
+/// the security_* functions stands in for BPF LSM). Pure: no kernel, no root.
 /// </summary>
 public sealed class ExactnessPlanTests(ITestOutputHelper output)
 {
-    public enum KernelKind { NoLsm, Lsm, LsmAndErrorInjection }
+    public enum KernelKind { NoLsm, Lsm, LsmAndErrorInjection, FmodRetSecurity }
 
-    /// <summary>What the probes recorded on each kind of kernel (test-environment.md: host 6.18 microVM, Debian 6.1/6.12/7.x).</summary>
-    private static KernelCapabilities Kernel(KernelKind kind) => new($"recorded-{kind}", kind == KernelKind.NoLsm ? "lockdown,capability,landlock,bpf" : "capability,bpf",
+    /// <summary>What the probes recorded on each kind of kernel (test-environment.md: host 6.18 microVM, Debian 6.1/6.12/7.x, 6.12-nobpflsm).</summary>
+    private static KernelCapabilities Kernel(KernelKind kind) => new($"recorded-{kind}", kind switch
+        {
+            KernelKind.NoLsm => "lockdown,capability,landlock,bpf",
+            KernelKind.FmodRetSecurity => "capability,landlock,lockdown,yama,apparmor",
+            _ => "capability,bpf",
+        },
         Enum.GetValues<KernelMechanism>().Select(m => m switch
         {
-            KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup when kind == KernelKind.NoLsm => new MechanismProbe(m, false, 1, "trampolines refused"),
+            KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup or KernelMechanism.FmodRetSecurity when kind == KernelKind.NoLsm => new MechanismProbe(m, false, 1, "trampolines refused"),
+            KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup when kind == KernelKind.FmodRetSecurity => new MechanismProbe(m, false, 95, "attached, never ran"),
             KernelMechanism.FmodRet or KernelMechanism.KprobeOverride when kind != KernelKind.LsmAndErrorInjection => new MechanismProbe(m, false, 22, "no error injection"),
             _ => new MechanismProbe(m, true, 0, "ok"),
         }).ToList());
@@ -101,6 +108,7 @@ public sealed class ExactnessPlanTests(ITestOutputHelper output)
     [Theory]
     [InlineData("violation.json", KernelKind.NoLsm, 0)]
     [InlineData("violation.json", KernelKind.Lsm, 77)]
+    [InlineData("violation.json", KernelKind.FmodRetSecurity, 77)]
     [InlineData("fine-grained.json", KernelKind.NoLsm, 50)]
     public void CountsAreThoseOfTheRecordedKernels(string name, KernelKind kind, int exact)
     {
@@ -208,6 +216,49 @@ public sealed class ExactnessPlanTests(ITestOutputHelper output)
         Assert.Contains(plan.Refusals, r => r.StartsWith("Errno(13) for chmod (x86_64)", StringComparison.Ordinal));
         var mkdir = new EnforcementPlanner(withoutSetattr, UnenforceablePolicy.Refuse).Build(Make("mkdir", CompiledAction.Allow, Only(83 /* mkdir */, CompiledAction.Errno(13))), EnforcementMode.Enforce);
         Assert.Empty(mkdir.Refusals);
+    }
+
+    [Fact]
+    public void TheFmodRetFallbackMakesTheSameSyscallsExactAndSaysSo()
+    {
+        // without BPF LSM, fmod_ret on the hooks' security_* functions stops the same syscalls at the same point
+        var lsm = Kernel(KernelKind.Lsm);
+        var fallback = Kernel(KernelKind.FmodRetSecurity);
+        Assert.True(fallback.CanPreventSyscalls);
+        Assert.True(fallback.PreventsThroughFmodRet);
+        Assert.False(lsm.PreventsThroughFmodRet);
+        foreach (var name in new[] { "runtime/default", "docker-default.json", "violation.json", "fine-grained.json" })
+        {
+            var withLsm = EnforcementPlans.Classify(lsm, UnenforceablePolicy.LogUnpreventableDefault, Fixture(name), EnforcementMode.Enforce);
+            var withFallback = EnforcementPlans.Classify(fallback, UnenforceablePolicy.LogUnpreventableDefault, Fixture(name), EnforcementMode.Enforce);
+            Assert.Equal(withLsm.Summary.ToString(), withFallback.Summary.ToString());
+            Assert.Equal(Exact(withLsm), Exact(withFallback));
+        }
+
+        // the report names the mechanism: fmod_ret on the function (settime's is security_settime64), not a BPF LSM hook
+        var profile = Make("fallback", CompiledAction.Allow, Only(257 /* openat */, CompiledAction.Errno(13)), Only(164 /* settimeofday */, CompiledAction.Errno(1)),
+            Only(62 /* kill */, Kill));
+        var plan = new EnforcementPlanner(fallback, UnenforceablePolicy.Refuse).Build(profile, EnforcementMode.Enforce);
+        Assert.Empty(plan.Refusals);
+        var openat = Assert.Single(plan.Report, a => a.Scope == "openat (x86_64)");
+        Assert.Equal(EnforcementMechanism.LsmHook, openat.Mechanism);
+        Assert.Equal("Errno(13) for openat (x86_64): stopped at fmod_ret on security_file_open/security_path_mknod (BPF LSM does not run here) (except O_PATH opens), which returns -13", openat.Explanation);
+        Assert.Contains("stopped at fmod_ret on security_settime64 ", Assert.Single(plan.Report, a => a.Scope == "settimeofday (x86_64)").Explanation);
+        Assert.Contains("stopped at fmod_ret on security_task_kill ", Assert.Single(plan.Report, a => a.Scope == "kill (x86_64)").Explanation);
+        Assert.DoesNotContain(plan.Report, a => a.Explanation.Contains("BPF LSM hook", StringComparison.Ordinal));
+        // with BPF LSM the same profile reads as before
+        var lsmPlan = new EnforcementPlanner(lsm, UnenforceablePolicy.Refuse).Build(profile, EnforcementMode.Enforce);
+        Assert.Equal("Errno(13) for openat (x86_64): stopped at the BPF LSM hook file_open/path_mknod (except O_PATH opens), which returns -13",
+            Assert.Single(lsmPlan.Report, a => a.Scope == "openat (x86_64)").Explanation);
+        Assert.Equal(lsmPlan.Image.Syscalls.Select(s => (s.AuditArch, s.Nr, s.Value.Fallback.Flags)), plan.Image.Syscalls.Select(s => (s.AuditArch, s.Nr, s.Value.Fallback.Flags)));
+
+        // one family is loaded: the fmodret_ twins where the fallback prevents
+        Assert.Contains("fmodret_task_kill", LsmHookTable.ProgramsFor(fallback.MissingLsmHooks, fallback.PreventsThroughFmodRet));
+        Assert.DoesNotContain(LsmHookTable.ProgramsFor(fallback.MissingLsmHooks, fallback.PreventsThroughFmodRet), p => p.StartsWith("lsm_", StringComparison.Ordinal));
+        Assert.Equal(LsmHookTable.Hooks.Count, LsmHookTable.ProgramsFor(fallback.MissingLsmHooks, fallback.PreventsThroughFmodRet).Count);
+
+        static List<string> Exact(ExactnessPlan plan)
+            => plan.Arches.Single(a => a.Arch == "x86_64").Syscalls.Where(s => s.Class == Exactness.ExactBeforeEntry).Select(s => s.Name).ToList();
     }
 
     [Fact]

@@ -9,11 +9,11 @@ namespace SeccompEbpf.Bpf.Tests;
 /// <summary>The per-action, per-syscall decisions of the planner for kernels with and without BPF LSM (no kernel needed).</summary>
 public sealed class PlannerTests
 {
-    /// <summary>A recorded kernel: every mechanism but error injection, with or without BPF LSM (also used by TaskCacheTests).</summary>
+    /// <summary>A recorded kernel: every mechanism but error injection, with or without BPF LSM (without: no trampolines, so no fmod_ret fallback either; also used by TaskCacheTests).</summary>
     internal static KernelCapabilities Kernel(bool lsm) => new("test", "bpf", Enum.GetValues<KernelMechanism>()
         .Select(m => m switch
         {
-            KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup when !lsm => new MechanismProbe(m, false, 1, "refused"),
+            KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup or KernelMechanism.FmodRetSecurity when !lsm => new MechanismProbe(m, false, 1, "refused"),
             KernelMechanism.FmodRet or KernelMechanism.KprobeOverride => new MechanismProbe(m, false, 22, "refused"),
             _ => new MechanismProbe(m, true, 0, "ok"),
         }).ToList());
@@ -30,6 +30,34 @@ public sealed class PlannerTests
         Assert.Contains("except O_PATH opens", Assert.Single(plan.Report, a => a.Scope == "openat (x86_64)").Explanation);
         var entry = plan.Image.Syscalls.Single(s => s.Nr == Prctl && s.AuditArch == X86_64);
         Assert.Equal(ScAction.Prevent, entry.Value.Fallback.Flags);
+    }
+
+    [Fact]
+    public void WhereBpfLsmDoesNotRunTheFmodRetFallbackPreventsAtTheSameHooksAndIsNamed()
+    {
+        // bpf left out of the active LSMs: lsm/ programs attach and never run, fmod_ret on security_* does run
+        var fallback = new KernelCapabilities("test", "landlock,lockdown,yama,apparmor", Enum.GetValues<KernelMechanism>()
+            .Select(m => m switch
+            {
+                KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup => new MechanismProbe(m, false, 95, "attached, never ran"),
+                KernelMechanism.FmodRet or KernelMechanism.KprobeOverride => new MechanismProbe(m, false, 22, "refused"),
+                _ => new MechanismProbe(m, true, 0, "ok"),
+            }).ToList());
+        Assert.True(fallback.CanPreventSyscalls);
+        var plan = new EnforcementPlanner(fallback, UnenforceablePolicy.Refuse)
+            .Build(Make("p1", CompiledAction.Allow, Only(Prctl, CompiledAction.Errno(1))), EnforcementMode.Enforce);
+        Assert.Empty(plan.Refusals);
+        var prctl = Assert.Single(plan.Report, a => a.Scope == "prctl (x86_64)");
+        Assert.Equal(EnforcementMechanism.LsmHook, prctl.Mechanism);
+        Assert.Equal("Errno(1) for prctl (x86_64): stopped at fmod_ret on security_task_prctl (BPF LSM does not run here), which returns -1", prctl.Explanation);
+        Assert.Equal(ScAction.Prevent, plan.Image.Syscalls.Single(s => s.Nr == Prctl && s.AuditArch == X86_64).Value.Fallback.Flags);
+        // -ENOSYS still cannot be handed to task_prctl: the fallback returns it from the same function
+        var enosys = new EnforcementPlanner(fallback, UnenforceablePolicy.Refuse)
+            .Build(Make("p1b", CompiledAction.Allow, Only(Prctl, CompiledAction.Errno(38))), EnforcementMode.Enforce);
+        Assert.Contains(enosys.Refusals, r => r.Contains("task_prctl hook cannot return ENOSYS", StringComparison.Ordinal));
+        // and the engine's hook check looks for the security_* functions, here all missing but one
+        var missing = new KernelCapabilities("test", "x", fallback.Probes, LsmHookTable.Hooks.Where(h => h != "task_prctl").ToHashSet());
+        Assert.Equal(["fmodret_task_prctl"], LsmHookTable.ProgramsFor(missing.MissingLsmHooks, missing.PreventsThroughFmodRet));
     }
 
     [Fact]

@@ -18,6 +18,14 @@ public sealed class VmlinuxBtfTests
         Assert.NotNull(missing);
         // every hook of the table exists on the kernels this project supports (the host's and the guests')
         Assert.Equal(["no_such_hook_anywhere"], missing.Order());
+
+        // the fmod_ret fallback attaches to each hook's security_* function: every one exists too (settime's is
+        // security_settime64; checked also against the BTF of the Debian 6.1 and 6.12 guest kernels)
+        var missingFunctions = VmlinuxBtf.MissingLsmHooks([.. LsmHookTable.Hooks, "no_such_hook_anywhere"], fmodRet: true);
+        Assert.NotNull(missingFunctions);
+        Assert.Equal(["no_such_hook_anywhere"], missingFunctions.Order());
+        Assert.DoesNotContain("security_settime", functions);
+        Assert.Contains(LsmHookTable.SecurityFunction("settime"), functions);
     }
 
     [Fact]

@@ -44,6 +44,23 @@ public sealed class PlanCommandTests
     }
 
     [Fact]
+    public void TheFmodRetFallbackKernelPlansAsBpfLsmDoesAndSaysWhichMechanism()
+    {
+        // Debian 6.12 booted without bpf in lsm=: fmod_ret on the security_* functions stands in for BPF LSM
+        var (code, output, error) = Run(Profile("fine-grained.json"), "--assume", "fmod-ret-security");
+        Assert.True(code == 0, error);
+        var (lsmCode, lsmOutput, lsmError) = Run(Profile("fine-grained.json"), "--assume", "lsm");
+        Assert.True(lsmCode == 0, lsmError);
+        string Summary(string text) => text.Split('\n').Single(l => l.StartsWith("x86_64   exact ", StringComparison.Ordinal));
+        Assert.Equal(Summary(lsmOutput), Summary(output));
+        Assert.Contains("BPF LSM unavailable (EPERM), fmod_ret on security_* available (used for the LSM hooks), fmod_ret unavailable (EINVAL)", output);
+        Assert.DoesNotContain("fmod_ret on security_*", lsmOutput);
+        var (badCode, _, badError) = Run("runtime/default", "--assume", "fmod-ret");
+        Assert.NotEqual(0, badCode);
+        Assert.Contains("no-lsm, lsm, lsm+error-injection or fmod-ret-security", badError);
+    }
+
+    [Fact]
     public void RefuseSaysTheContainerWouldBeVetoedAndExitsWithOne()
     {
         var (code, output, _) = Run(Profile("docker-default.json"), "--assume", "lsm", "--on-unenforceable", "refuse");

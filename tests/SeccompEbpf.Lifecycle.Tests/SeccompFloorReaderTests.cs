@@ -52,7 +52,7 @@ public sealed class SeccompFloorReaderTests : IDisposable
         Assert.Equal("task bundle config.json", floor.Source);
         // containerd 1.7's default still allows io_uring; the built-in runtime/default denies it (moby#46762)
         var kernel = new KernelCapabilities("no-lsm", "capability", Enum.GetValues<KernelMechanism>()
-            .Select(m => new MechanismProbe(m, m is not (KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup or KernelMechanism.FmodRet or KernelMechanism.KprobeOverride), 1, "recorded")).ToList());
+            .Select(m => new MechanismProbe(m, m is not (KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup or KernelMechanism.FmodRet or KernelMechanism.FmodRetSecurity or KernelMechanism.KprobeOverride), 1, "recorded")).ToList());
         var runtimeDefault = BuiltInProfiles.Compile("runtime/default", ContainerDefaults.CompileContext()).Profile;
         var plan = EnforcementPlans.Plan(kernel, UnenforceablePolicy.LogUnpreventableDefault, runtimeDefault, EnforcementMode.Enforce, floor);
         Assert.True(plan.Exactness.NeedsSysEnter);

@@ -11,7 +11,10 @@ public enum EnforcementMechanism
     None,
     /// <summary>A ring-buffer event from sys_enter; the syscall runs.</summary>
     RingBufferLog,
-    /// <summary>Stopped at a BPF LSM hook the syscall passes through (plus a signal for KILL/TRAP).</summary>
+    /// <summary>
+    /// Stopped at an LSM hook the syscall passes through (plus a signal for KILL/TRAP): by a BPF LSM program, or where
+    /// bpf is not an active LSM by fmod_ret on the hook's security_* function (the explanation names which).
+    /// </summary>
     LsmHook,
     /// <summary>A signal sent at syscall entry: the syscall may complete before the process dies.</summary>
     SignalAfterEntry,

@@ -208,7 +208,8 @@ public sealed partial class EnforcementEngine
         ulong levels = 0;
         foreach (int level in _bindingsPerLevel.Keys)
             levels |= 1UL << level;
-        bool lsmAttached = _enforcementPrograms.Any(p => p.StartsWith("lsm_", StringComparison.Ordinal) && File.Exists(LinkPath(p)));
+        bool lsmAttached = _enforcementPrograms.Any(p => (p.StartsWith(LsmHookTable.LsmPrefix, StringComparison.Ordinal)
+            || p.StartsWith(LsmHookTable.FmodRetPrefix, StringComparison.Ordinal)) && File.Exists(LinkPath(p)));
         _maps.Settings.Update(0u, new SettingsValue
         {
             BindingLevels = levels,

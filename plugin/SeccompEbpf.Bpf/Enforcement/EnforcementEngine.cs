@@ -88,19 +88,29 @@ public sealed partial class EnforcementEngine : IDisposable
         Directory.CreateDirectory(Path.Combine(options.PinRoot, "maps"));
         Directory.CreateDirectory(Path.Combine(options.PinRoot, "links"));
 
+        return LoadOrFallBack(options, loggers, logger, image, capabilities);
+    }
+
+    private static EnforcementEngine LoadOrFallBack(EngineOptions options, ILoggerFactory loggers, ILogger logger, byte[] image, KernelCapabilities capabilities)
+    {
         try
         {
             return Load(options, loggers, logger, image, capabilities);
         }
         catch (BpfException e) when (capabilities.CanPreventSyscalls && e.Operation.StartsWith("bpf_object__load", StringComparison.Ordinal))
         {
-            // the lsm probe loaded, but some hook program did not: enforce without LSM rather than not at all, and say so
-            logger.LogWarning("the BPF LSM programs were refused ({Error}); continuing without LSM prevention", e.Message);
-            var withoutLsm = new KernelCapabilities(capabilities.KernelRelease, capabilities.ActiveLsms,
-                capabilities.Probes.Select(p => p.Mechanism == KernelMechanism.BpfLsm
-                    ? new MechanismProbe(KernelMechanism.BpfLsm, false, e.Errno, $"the probe loaded but the enforcement hooks were refused: {e.Message}")
-                    : p).ToList(), capabilities.MissingLsmHooks);
-            return Load(options, loggers, logger, image, withoutLsm);
+            // the probe loaded, but some hook program did not: enforce without that family (BPF LSM, then the fmod_ret
+            // fallback, then none) rather than not at all, and say so. Each retry marks one more mechanism unavailable.
+            var family = capabilities.PreventsThroughFmodRet ? KernelMechanism.FmodRetSecurity : KernelMechanism.BpfLsm;
+            if (family == KernelMechanism.BpfLsm)
+                logger.LogWarning("the BPF LSM programs were refused ({Error}); continuing without LSM prevention", e.Message);
+            else
+                logger.LogWarning("the fmod_ret programs on security_* functions were refused ({Error}); continuing without them", e.Message);
+            var without = new KernelCapabilities(capabilities.KernelRelease, capabilities.ActiveLsms,
+                capabilities.Probes.Select(p => p.Mechanism == family
+                    ? new MechanismProbe(family, false, e.Errno, $"the probe loaded but the enforcement hooks were refused: {e.Message}")
+                    : p).ToList());
+            return LoadOrFallBack(options, loggers, logger, image, CapabilityProber.WithHookCheck(without, logger));
         }
     }
 
@@ -110,8 +120,9 @@ public sealed partial class EnforcementEngine : IDisposable
         EnforcementEngine? engine = null;
         try
         {
-            // hooks this kernel lacks are left out (libbpf would refuse the whole object); the planner claims none of their syscalls
-            var lsmPrograms = capabilities.CanPreventSyscalls ? LsmHookTable.ProgramsFor(capabilities.MissingLsmHooks) : [];
+            // hooks this kernel lacks are left out (libbpf would refuse the whole object); the planner claims none of their
+            // syscalls. One family only: lsm_* where BPF LSM runs, else fmodret_* (the same bodies on security_* functions).
+            var lsmPrograms = capabilities.CanPreventSyscalls ? LsmHookTable.ProgramsFor(capabilities.MissingLsmHooks, capabilities.PreventsThroughFmodRet) : [];
             foreach (var program in obj.ProgramNames)
                 obj.SetAutoload(program, program == SysEnterProgram || program == GateProgram || lsmPrograms.Contains(program));
             var adopted = Pins.ReusePinnedMaps(obj, options.PinRoot, logger);

@@ -384,7 +384,10 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
         bool enosysAtPrctl = covering is not null && HandsOverEnosys(requested) && covering.Contains("task_prctl");
         if (hooks is not null)
         {
-            string at = $"stopped at the BPF LSM hook {string.Join("/", hooks)}" + (hooks.Contains("file_open") ? " (except O_PATH opens)" : "");
+            // the fallback stops the syscall at the same point (the function that calls the hook), so it is named, not ranked lower
+            string at = (capabilities.PreventsThroughFmodRet
+                ? $"stopped at fmod_ret on {string.Join("/", hooks.Select(LsmHookTable.SecurityFunction))} (BPF LSM does not run here)"
+                : $"stopped at the BPF LSM hook {string.Join("/", hooks)}") + (hooks.Contains("file_open") ? " (except O_PATH opens)" : "");
             string how = kind switch
             {
                 SeccompAction.Errno => $"{at}, which returns -{requested.Data}",
@@ -441,7 +444,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
     {
         string injection = $"no error injection on this kernel (fmod_ret: {capabilities[KernelMechanism.FmodRet].ErrnoName}, kprobe override: {capabilities[KernelMechanism.KprobeOverride].ErrnoName})";
         if (!capabilities.CanPreventSyscalls)
-            return $"BPF LSM unavailable ({capabilities[KernelMechanism.BpfLsm].ErrnoName}) and {injection}";
+            return $"BPF LSM unavailable ({capabilities[KernelMechanism.BpfLsm].ErrnoName}), no fmod_ret on security_* functions ({capabilities[KernelMechanism.FmodRetSecurity].ErrnoName}) and {injection}";
         if (!preventable || nr is null)
             return $"these syscalls reach no LSM hook and {injection}";
         return $"no LSM hook reached and {injection}";

@@ -81,9 +81,22 @@ internal static class LsmHookTable
     /// <summary>The BPF program names (lsm_&lt;hook&gt;) the table needs.</summary>
     internal static IReadOnlyList<string> Programs { get; } = Hooks.Select(h => "lsm_" + h).ToArray();
 
-    /// <summary>The programs to load on a kernel that lacks <paramref name="missingHooks"/>.</summary>
-    internal static IReadOnlyList<string> ProgramsFor(IReadOnlySet<string> missingHooks)
-        => Hooks.Where(h => !missingHooks.Contains(h)).Select(h => "lsm_" + h).ToArray();
+    /// <summary>The program name prefixes of the two families of bpf/lib/lsm_hooks.h.</summary>
+    internal const string LsmPrefix = "lsm_", FmodRetPrefix = "fmodret_";
+
+    /// <summary>The programs to load on a kernel that lacks <paramref name="missingHooks"/>: lsm_&lt;hook&gt;, or fmodret_&lt;hook&gt; for the fmod_ret fallback.</summary>
+    internal static IReadOnlyList<string> ProgramsFor(IReadOnlySet<string> missingHooks, bool fmodRet = false)
+        => Hooks.Where(h => !missingHooks.Contains(h)).Select(h => (fmodRet ? FmodRetPrefix : LsmPrefix) + h).ToArray();
+
+    /// <summary>
+    /// The security_* function that calls the hook, where the fmod_ret fallback attaches (bpf/lib/lsm_hooks.h). Named
+    /// after the hook, except where the kernel's function is not (checked against the BTF of 6.1, 6.12 and 6.18).
+    /// </summary>
+    internal static string SecurityFunction(string hook) => hook switch
+    {
+        "settime" => "security_settime64",
+        _ => "security_" + hook,
+    };
 
     /// <summary>The hooks a syscall passes through, or null when no hook covers it or one of them is missing on this kernel.</summary>
     internal static string[]? HooksFor(uint auditArch, uint nr, IReadOnlySet<string> missingHooks)

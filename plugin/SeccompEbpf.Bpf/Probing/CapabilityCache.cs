@@ -12,7 +12,8 @@ namespace SeccompEbpf.Bpf.Probing;
 /// </summary>
 internal static partial class CapabilityCache
 {
-    private const int FormatVersion = 1;
+    // 2: FmodRetSecurity probed (a version-1 record lacks it and is probed afresh).
+    private const int FormatVersion = 2;
 
     /// <summary>The cached capabilities when the record at PATH matches this boot and image, else a fresh probe (then saved).</summary>
     internal static KernelCapabilities ProbeOrReuse(string path, byte[] image, ILogger logger, Func<KernelCapabilities> probe)
@@ -21,7 +22,7 @@ internal static partial class CapabilityCache
         var (cached, why) = TryRead(path, key);
         // the hook check reads the kernel's BTF, not the record: the table may have grown since it was written
         if (cached is not null)
-            cached = new KernelCapabilities(cached.KernelRelease, cached.ActiveLsms, cached.Probes, CapabilityProber.MissingLsmHooks(logger));
+            cached = CapabilityProber.WithHookCheck(cached, logger);
         if (cached is not null)
         {
             LogReused(logger, path, key.BootId);
@@ -77,6 +78,10 @@ internal static partial class CapabilityCache
             return (null, record.Key.BootId != key.BootId ? "the record is from another boot"
                 : record.Key.ImageSha256 != key.ImageSha256 ? "the record is from another BPF object (another daemon version)"
                 : "the record is from another kernel, LSM list or record format");
+        // a mechanism the record lacks would read as "not probed", i.e. unavailable (a fallback never used): probe again
+        var absent = Enum.GetValues<KernelMechanism>().Where(m => record.Probes.All(p => p.Mechanism != m)).ToList();
+        if (absent.Count > 0)
+            return (null, $"the record lacks {string.Join(", ", absent)}");
         // the hook check reads the kernel's BTF, not the cache: the table may have grown since the record was written
         return (new KernelCapabilities(key.KernelRelease, key.ActiveLsms, record.Probes), null);
     }

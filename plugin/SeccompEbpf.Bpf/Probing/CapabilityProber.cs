@@ -29,6 +29,7 @@ public static partial class CapabilityProber
             () => [ProbeProgram(image, KernelMechanism.BpfLsm, "probe_lsm")],
             () => [ProbeProgram(image, KernelMechanism.LsmCgroup, "probe_lsm_cgroup")],
             () => [ProbeProgram(image, KernelMechanism.FmodRet, "probe_fmod_ret")],
+            () => [ProbeProgram(image, KernelMechanism.FmodRetSecurity, "probe_fmod_ret_security")],
             () => [ProbeProgram(image, KernelMechanism.KprobeOverride, "probe_kprobe_override")],
             () => ProbeSignalAndAncestor(image).ToList(),
         ];
@@ -40,7 +41,7 @@ public static partial class CapabilityProber
         probes.Add(ProbeMap(KernelMechanism.CgroupStorage, 32));
         foreach (var probe in probes)
             logger.LogInformation("probe {Mechanism}: {Result}", probe.Mechanism, probe.Available ? "available" : $"unavailable ({probe.ErrnoName}: {probe.Detail})");
-        return new KernelCapabilities(ReadText("/proc/sys/kernel/osrelease"), ActiveLsms(), probes, MissingLsmHooks(logger));
+        return WithHookCheck(new KernelCapabilities(ReadText("/proc/sys/kernel/osrelease"), ActiveLsms(), probes), logger);
     }
 
     private static BpfObject OpenForProbe(byte[] image, string program)
@@ -67,7 +68,8 @@ public static partial class CapabilityProber
         {
             return Refused(mechanism, e, $"load of {section} refused");
         }
-        bool isLsm = mechanism is KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup;
+        // an attached LSM program may never run (bpf not an active LSM), and the fallback is only worth its name if it does
+        bool byEffect = mechanism is KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup or KernelMechanism.FmodRetSecurity;
         bool ran;
         try
         {
@@ -75,12 +77,12 @@ public static partial class CapabilityProber
             {
                 using var root = OpenCgroupRoot();
                 using var cgroupLink = obj.AttachCgroup(program, root.Fd);
-                ran = !isLsm || HookRan(obj);
+                ran = !byEffect || HookRan(obj);
             }
             else
             {
                 using var link = obj.Attach(program);
-                ran = !isLsm || HookRan(obj);
+                ran = !byEffect || HookRan(obj);
             }
         }
         catch (BpfException e)
@@ -92,12 +94,13 @@ public static partial class CapabilityProber
             return new MechanismProbe(mechanism, false, 2, e.Message);
         }
         if (!ran)
-            return new MechanismProbe(mechanism, false, 95,
-                $"{section} loaded and attached, but the hook never ran: bpf is not among the active LSMs ({ActiveLsms()}; boot with lsm=...,bpf)");
-        return new MechanismProbe(mechanism, true, 0, isLsm ? $"{section} loaded, attached and ran" : $"{section} loaded and attached");
+            return new MechanismProbe(mechanism, false, 95, mechanism == KernelMechanism.FmodRetSecurity
+                ? $"{section} loaded and attached, but never ran when this process opened a file"
+                : $"{section} loaded and attached, but the hook never ran: bpf is not among the active LSMs ({ActiveLsms()}; boot with lsm=...,bpf)");
+        return new MechanismProbe(mechanism, true, 0, byEffect ? $"{section} loaded, attached and ran" : $"{section} loaded and attached");
     }
 
-    /// <summary>Opens a file so file_open runs, then asks whether the attached probe saw it.</summary>
+    /// <summary>Opens a file so file_open (and security_file_open) runs, then asks whether the attached probe saw it.</summary>
     private static bool HookRan(BpfObject obj)
     {
         var results = obj.Map("probe_results");
@@ -196,12 +199,22 @@ public static partial class CapabilityProber
     [LibraryImport("libc", EntryPoint = "getppid")]
     private static partial int GetPpid();
 
-    /// <summary>The table's hooks this kernel's BTF lacks (logged); empty when the BTF cannot be read, as libbpf then refuses lsm/ programs anyway.</summary>
-    internal static IReadOnlySet<string> MissingLsmHooks(ILogger logger)
+    /// <summary>The capabilities with the hooks checked against this kernel's BTF for the family they would use (BPF LSM or the fmod_ret fallback).</summary>
+    internal static KernelCapabilities WithHookCheck(KernelCapabilities capabilities, ILogger logger)
+        => new(capabilities.KernelRelease, capabilities.ActiveLsms, capabilities.Probes, MissingLsmHooks(logger, capabilities.PreventsThroughFmodRet));
+
+    /// <summary>
+    /// The table's hooks this kernel's BTF lacks (logged): bpf_lsm_&lt;hook&gt;, or with <paramref name="fmodRet"/> the
+    /// hook's security_* function. Empty when the BTF cannot be read, as libbpf then refuses lsm/ and fmod_ret programs anyway.
+    /// </summary>
+    internal static IReadOnlySet<string> MissingLsmHooks(ILogger logger, bool fmodRet = false)
     {
-        var missing = VmlinuxBtf.MissingLsmHooks(LsmHookTable.Hooks);
+        var missing = VmlinuxBtf.MissingLsmHooks(LsmHookTable.Hooks, fmodRet: fmodRet);
         if (missing is null)
             logger.LogInformation("{Path} could not be read: the LSM hook table is not checked against the kernel", VmlinuxBtf.DefaultPath);
+        else if (missing.Count > 0 && fmodRet)
+            logger.LogWarning("this kernel has no function {Functions} for the fmod_ret fallback: the syscalls that need them are not claimed as prevented",
+                string.Join(", ", missing.Order().Select(LsmHookTable.SecurityFunction)));
         else if (missing.Count > 0)
             logger.LogWarning("this kernel has no BPF LSM hook {Hooks}: the syscalls that need them are not claimed as prevented", string.Join(", ", missing.Order()));
         return missing ?? new HashSet<string>();

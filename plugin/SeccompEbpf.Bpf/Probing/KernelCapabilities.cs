@@ -16,6 +16,11 @@ public enum KernelMechanism
     LsmCgroup,
     /// <summary>fmod_ret on syscall entry functions (kernels with error injection).</summary>
     FmodRet,
+    /// <summary>
+    /// fmod_ret on security_* functions (the callers of the LSM hooks): the verifier allows it with or without error
+    /// injection, and it runs where bpf is not an active LSM. The fallback for <see cref="BpfLsm"/>.
+    /// </summary>
+    FmodRetSecurity,
     /// <summary>kprobe + bpf_override_return.</summary>
     KprobeOverride,
     /// <summary>bpf_send_signal from sys_enter.</summary>
@@ -58,11 +63,22 @@ public sealed class KernelCapabilities(string kernelRelease, string activeLsms, 
         => Probes.FirstOrDefault(p => p.Mechanism == mechanism) ?? new MechanismProbe(mechanism, false, 95, "not probed");
 
     /// <summary>
-    /// Hooks of the LSM hook table this kernel's BTF lacks (read at probe time): their programs are not loaded and
-    /// the syscalls that need them are not claimed. Empty when all are present or the BTF was not read.
+    /// Hooks of the LSM hook table whose attach point this kernel's BTF lacks (read at probe time): bpf_lsm_&lt;hook&gt;
+    /// for BPF LSM, the hook's security_* function for the fmod_ret fallback. Their programs are not loaded and the
+    /// syscalls that need them are not claimed. Empty when all are present or the BTF was not read.
     /// </summary>
     public IReadOnlySet<string> MissingLsmHooks { get; } = missingLsmHooks ?? new HashSet<string>();
 
-    /// <summary>Some mechanism can stop a syscall before its side effects (LSM hooks here; fmod_ret and kprobe override are probed but not used yet).</summary>
-    public bool CanPreventSyscalls => Has(KernelMechanism.BpfLsm);
+    /// <summary>
+    /// Some mechanism can stop a syscall at the LSM hook it passes through, before its side effects: BPF LSM, or where
+    /// bpf is not an active LSM, fmod_ret on the hook's security_* function (kprobe override is probed but not used).
+    /// </summary>
+    public bool CanPreventSyscalls => Has(KernelMechanism.BpfLsm) || Has(KernelMechanism.FmodRetSecurity);
+
+    /// <summary>The hooks are reached through fmod_ret on security_* functions: BPF LSM does not work, the fallback does.</summary>
+    public bool PreventsThroughFmodRet => !Has(KernelMechanism.BpfLsm) && Has(KernelMechanism.FmodRetSecurity);
+
+    /// <summary>How one hook is reached, as reports name it: "BPF LSM hook file_open" or "fmod_ret on security_file_open".</summary>
+    public string HookMechanism(string hook)
+        => PreventsThroughFmodRet ? $"fmod_ret on {Enforcement.LsmHookTable.SecurityFunction(hook)}" : $"BPF LSM hook {hook}";
 }

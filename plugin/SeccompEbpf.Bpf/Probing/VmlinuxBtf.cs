@@ -6,15 +6,19 @@ namespace SeccompEbpf.Bpf.Probing;
 /// <summary>
 /// The kernel's own BTF (/sys/kernel/btf/vmlinux): which BPF LSM hooks this kernel has. A hook exists as the function
 /// bpf_lsm_&lt;hook&gt;; libbpf refuses a whole object when one lsm/ program names a missing hook, so the engine loads
-/// only the hooks found here and claims only the syscalls whose hooks all are.
+/// only the hooks found here and claims only the syscalls whose hooks all are. The fmod_ret fallback attaches to the
+/// hook's security_* function instead, which is checked the same way.
 /// </summary>
 internal static class VmlinuxBtf
 {
     internal const string DefaultPath = "/sys/kernel/btf/vmlinux";
     private const int KindFunc = 12;
 
-    /// <summary>The names among <paramref name="hooks"/> that have no bpf_lsm_ function; null when the BTF cannot be read (then nothing is known).</summary>
-    internal static IReadOnlySet<string>? MissingLsmHooks(IEnumerable<string> hooks, string path = DefaultPath)
+    /// <summary>
+    /// The names among <paramref name="hooks"/> that have no bpf_lsm_ function (or, with <paramref name="fmodRet"/>, no
+    /// security_* function for the fmod_ret fallback); null when the BTF cannot be read (then nothing is known).
+    /// </summary>
+    internal static IReadOnlySet<string>? MissingLsmHooks(IEnumerable<string> hooks, string path = DefaultPath, bool fmodRet = false)
     {
         byte[] btf;
         try
@@ -27,7 +31,7 @@ internal static class VmlinuxBtf
         }
         if (FunctionNames(btf) is not { } functions)
             return null;
-        return hooks.Where(h => !functions.Contains("bpf_lsm_" + h)).ToHashSet(StringComparer.Ordinal);
+        return hooks.Where(h => !functions.Contains(fmodRet ? Enforcement.LsmHookTable.SecurityFunction(h) : "bpf_lsm_" + h)).ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>The names of the FUNC types, or null when the blob is not BTF this parser knows.</summary>

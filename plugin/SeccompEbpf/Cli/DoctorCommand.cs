@@ -41,6 +41,10 @@ internal static class DoctorCommand
             return 1;
         }
         var consequences = EnforcementConsequences.For(capabilities);
+        // which family of hook programs the daemon would load: BPF LSM, its fmod_ret fallback, or none
+        string prevention = capabilities.Has(KernelMechanism.BpfLsm) ? "BPF LSM hooks"
+            : capabilities.PreventsThroughFmodRet ? "fmod_ret on the LSM hooks' security_* functions (bpf is not an active LSM)"
+            : "none (neither BPF LSM nor fmod_ret on security_* functions works here)";
         string cgroup2;
         try { cgroup2 = CgroupFs.Cgroup2Mount(); }
         catch (IOException e) { cgroup2 = $"missing: {e.Message}"; }
@@ -53,6 +57,7 @@ internal static class DoctorCommand
                 activeLsms = capabilities.ActiveLsms,
                 cgroup2,
                 mechanisms = capabilities.Probes.Select(p => new { mechanism = p.Mechanism, p.Available, errno = p.Available ? null : p.ErrnoName, p.Detail }),
+                prevention,
                 actions = consequences,
                 lsmEnforceableSyscalls = EnforcementConsequences.LsmEnforceableSyscalls,
             }, Json));
@@ -65,6 +70,7 @@ internal static class DoctorCommand
         foreach (var probe in capabilities.Probes)
             stdout.WriteLine($"{probe.Mechanism,-18} {(probe.Available ? "available" : probe.ErrnoName),-11} {probe.Detail}");
         stdout.WriteLine();
+        stdout.WriteLine($"prevention: {prevention}");
         stdout.WriteLine("what each seccomp action becomes here:");
         foreach (var c in consequences)
         {

@@ -67,7 +67,7 @@ internal static partial class ProfileCommand
         else if (!Environment.IsPrivilegedProcess)
         {
             stderr.WriteLine("seccomp-ebpf profile plan: probing this kernel needs root (loading the probe programs needs CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN); "
-                + "run it as root, or plan for a recorded kernel with --assume no-lsm|lsm|lsm+error-injection");
+                + "run it as root, or plan for a recorded kernel with --assume no-lsm|lsm|lsm+error-injection|fmod-ret-security");
             return 1;
         }
         else
@@ -186,26 +186,36 @@ internal static partial class ProfileCommand
         }
     }
 
-    /// <summary>The capability sets recorded on the kernels this project runs on (docs/vm.md): no BPF LSM (the host), BPF LSM (Debian), both plus error injection.</summary>
+    /// <summary>
+    /// The capability sets recorded on the kernels this project runs on (docs/vm.md): no BPF LSM (the host), BPF LSM
+    /// (Debian), both plus error injection, and fmod-ret-security: bpf left out of the active LSMs (Debian 6.12 booted
+    /// with lsm= without bpf), where fmod_ret on the hooks' security_* functions stands in for BPF LSM.
+    /// </summary>
     private static KernelCapabilities Assumed(string kind)
     {
         bool lsm = kind is "lsm" or "lsm+error-injection";
         bool injection = kind == "lsm+error-injection";
-        if (!lsm && kind != "no-lsm")
-            throw new UsageException($"--assume \"{kind}\" must be no-lsm, lsm or lsm+error-injection");
+        bool fmodRetSecurity = lsm || kind == "fmod-ret-security";
+        if (!lsm && kind is not ("no-lsm" or "fmod-ret-security"))
+            throw new UsageException($"--assume \"{kind}\" must be {AssumeKinds}");
         return new KernelCapabilities($"assumed ({kind})", lsm ? "capability,bpf (assumed)" : "capability (assumed)",
             Enum.GetValues<KernelMechanism>().Select(m => m switch
             {
                 KernelMechanism.BpfLsm or KernelMechanism.LsmCgroup when !lsm => new MechanismProbe(m, false, 1, "assumed unavailable"),
                 KernelMechanism.FmodRet or KernelMechanism.KprobeOverride when !injection => new MechanismProbe(m, false, 22, "assumed unavailable"),
+                KernelMechanism.FmodRetSecurity when !fmodRetSecurity => new MechanismProbe(m, false, 1, "assumed unavailable"),
                 _ => new MechanismProbe(m, true, 0, "assumed available"),
             }).ToList());
     }
 
+    internal const string AssumeKinds = "no-lsm, lsm, lsm+error-injection or fmod-ret-security";
+
     private static string Mechanisms(KernelCapabilities c)
     {
         string Of(KernelMechanism m) => c.Has(m) ? "available" : $"unavailable ({c[m].ErrnoName})";
-        return $"BPF LSM {Of(KernelMechanism.BpfLsm)}, fmod_ret {Of(KernelMechanism.FmodRet)}, kprobe override {Of(KernelMechanism.KprobeOverride)}";
+        // the fallback is named only where it is what prevents, so the line for the other kernels reads as before
+        string fallback = c.PreventsThroughFmodRet ? ", fmod_ret on security_* available (used for the LSM hooks)" : "";
+        return $"BPF LSM {Of(KernelMechanism.BpfLsm)}{fallback}, fmod_ret {Of(KernelMechanism.FmodRet)}, kprobe override {Of(KernelMechanism.KprobeOverride)}";
     }
 
     private static void PrintPlan(TextWriter stdout, string reference, CompiledProfile profile, string policyName, KernelCapabilities capabilities, ProfilePlan plan)
@@ -270,6 +280,7 @@ internal static partial class ProfileCommand
             release = capabilities.KernelRelease,
             activeLsms = capabilities.ActiveLsms,
             bpfLsm = capabilities.Has(KernelMechanism.BpfLsm),
+            fmodRetSecurity = capabilities.Has(KernelMechanism.FmodRetSecurity),
             fmodRet = capabilities.Has(KernelMechanism.FmodRet),
             kprobeOverride = capabilities.Has(KernelMechanism.KprobeOverride),
         },

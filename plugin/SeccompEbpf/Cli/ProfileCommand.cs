@@ -19,7 +19,7 @@ internal static partial class ProfileCommand
                seccomp-ebpf profile explain FILE --syscall NAME [--args a0,a1,...] [--arch ARCH] [--caps CAP,...] [--kernel X.Y]
                seccomp-ebpf profile compile FILE [--json] [--arch ARCH] [--caps CAP,...] [--kernel X.Y]
                seccomp-ebpf profile plan FILE|REF [--mode enforce|audit] [--json] [--on-unenforceable POLICY]
-                                         [--assume no-lsm|lsm|lsm+error-injection] [--caps CAP,...] [--kernel X.Y]
+                                         [--assume no-lsm|lsm|lsm+error-injection|fmod-ret-security] [--caps CAP,...] [--kernel X.Y]
                                          [--floor SPEC|FILE|REF]
                seccomp-ebpf profile diff A B [--json] [--arch ARCH] [--caps CAP,...] [--kernel X.Y]
         FILE may be a built-in profile: runtime/default, unconfined, audit, strict.
