@@ -10,20 +10,27 @@
 
 #define X32_SYSCALL_BIT 0x40000000u
 
+/* The recording table (SC_RECORD_*) of a syscall, and its number within that table (x32 without its bit). */
+static __always_inline __u32 record_table(const struct syscall_view *view, __u32 *nr)
+{
+	*nr = view->nr;
+	if (view->compat)
+		return SC_RECORD_I386;
+	if (*nr & X32_SYSCALL_BIT) {
+		*nr &= ~X32_SYSCALL_BIT;
+		return SC_RECORD_X32;
+	}
+	return SC_RECORD_X86_64;
+}
+
 static __always_inline void record_syscall(__u64 bound_cgroup, const struct syscall_view *view)
 {
 	struct recording *rec = bpf_map_lookup_elem(&recordings, &bound_cgroup);
-	__u32 nr = view->nr, table = SC_RECORD_X86_64, word;
+	__u32 nr, table = record_table(view, &nr), word;
 	__u64 mask;
 
 	if (!rec)
 		return;
-	if (view->compat)
-		table = SC_RECORD_I386;
-	else if (nr & X32_SYSCALL_BIT) {
-		table = SC_RECORD_X32;
-		nr &= ~X32_SYSCALL_BIT;
-	}
 	if (nr >= SC_RECORD_NRS) {
 		if (!rec->out_of_range)
 			rec->out_of_range = 1; /* a flag, not a count: racing writers all write 1 */
@@ -76,16 +83,10 @@ static __always_inline void record_arg_value(struct record_arg_slot *slot, __u64
 static __always_inline void record_args_of(__u64 bound_cgroup, struct syscall_view *view)
 {
 	struct record_args *rec = bpf_map_lookup_elem(&record_args, &bound_cgroup);
-	__u32 nr = view->nr, table = SC_RECORD_X86_64, s;
+	__u32 nr, table = record_table(view, &nr), s;
 
 	if (!rec)
 		return;
-	if (view->compat)
-		table = SC_RECORD_I386;
-	else if (nr & X32_SYSCALL_BIT) {
-		table = SC_RECORD_X32;
-		nr &= ~X32_SYSCALL_BIT;
-	}
 	for (s = 0; s < SC_RECORD_ARG_SLOTS; s++) {
 		struct record_arg_slot *slot = &rec->slots[s];
 		__u32 index;
