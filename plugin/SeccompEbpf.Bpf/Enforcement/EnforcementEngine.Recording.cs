@@ -11,7 +11,11 @@ namespace SeccompEbpf.Bpf.Enforcement;
 /// <param name="OutOfRange">Some syscall number at or above 512 was attempted; the bitmap cannot say which.</param>
 /// <param name="Arguments">What `record --with-args` recorded (RecordArguments), in the order asked; empty when nothing was asked.</param>
 public sealed record SyscallRecording(ulong CgroupId, IReadOnlyDictionary<SyscallArch, IReadOnlyList<uint>> Syscalls, bool OutOfRange,
-    IReadOnlyList<RecordedArgument>? Arguments = null);
+    IReadOnlyList<RecordedArgument>? Arguments = null)
+{
+    /// <summary>The name of a recorded number of <paramref name="arch"/>'s table (x32 numbers are recorded without their bit), or null.</summary>
+    public static string? NameOf(SyscallArch arch, uint nr) => SyscallTables.NameOf(arch, arch == SyscallArch.X32 ? nr | SyscallTable.X32Bit : nr);
+}
 
 /// <summary>One argument of one syscall whose values a recording collects (`record --with-args NAME:INDEX`).</summary>
 public sealed record ArgumentToRecord(string Syscall, int Index)
@@ -64,9 +68,7 @@ public sealed partial class EnforcementEngine
             AttachPrograms(); // a binding its kernel seccomp floor covers runs no program until something records it
             if (!binding.Recording)
             {
-                value.Flags |= BindingValue.Recording;
-                _maps.Bindings.Update(cgroupId, value);
-                BindingsChanged();
+                SetBindingFlag(cgroupId, value, BindingValue.Recording);
                 _bindings[cgroupId] = binding with { Recording = true };
             }
         }
@@ -93,7 +95,7 @@ public sealed partial class EnforcementEngine
             fresh.Slot[s].Index = (uint)arguments[s].Index;
             for (int table = 0; table < RecordTables.Length; table++)
                 if (SyscallTables.Resolve(RecordTables[table], arguments[s].Syscall) is { } nr)
-                    fresh.Slot[s].Nr[table] = nr & ~X32Bit;
+                    fresh.Slot[s].Nr[table] = nr & ~SyscallTable.X32Bit;
         }
         lock (_gate)
         {
@@ -111,9 +113,7 @@ public sealed partial class EnforcementEngine
             _maps.RecordArgs.Update(cgroupId, fresh);
             if (!binding.RecordArgs)
             {
-                value.Flags |= BindingValue.RecordArgs;
-                _maps.Bindings.Update(cgroupId, value);
-                BindingsChanged();
+                SetBindingFlag(cgroupId, value, BindingValue.RecordArgs);
                 _bindings[cgroupId] = binding with { RecordArgs = true };
             }
         }
@@ -162,8 +162,6 @@ public sealed partial class EnforcementEngine
         return new SyscallRecording(cgroupId, syscalls, value.OutOfRange != 0, withArgs ? ArgumentsOf(args) : []);
     }
 
-    private const uint X32Bit = 0x40000000;
-
     private static List<RecordedArgument> ArgumentsOf(RecordArgsValue args)
     {
         var result = new List<RecordedArgument>();
@@ -173,7 +171,7 @@ public sealed partial class EnforcementEngine
             string? name = null;
             for (int table = 0; table < RecordTables.Length && name is null; table++)
                 if (slot.Nr[table] != RecordArgSlot.None)
-                    name = SyscallTables.NameOf(RecordTables[table], RecordTables[table] == SyscallArch.X32 ? slot.Nr[table] | X32Bit : slot.Nr[table]);
+                    name = SyscallRecording.NameOf(RecordTables[table], slot.Nr[table]);
             if (name is null)
                 continue; // an unused slot
             // only published entries (their ready bit): a claimed one may not be written yet; duplicates of a race fold here

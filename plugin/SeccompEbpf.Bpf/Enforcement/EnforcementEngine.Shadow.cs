@@ -45,12 +45,7 @@ public sealed partial class EnforcementEngine
                 AttachPrograms(); // a binding its kernel seccomp floor covers runs no program until something shadows it
                 // the entry first, then the flag: a task never sees the flag without a shadow to evaluate
                 _maps.Shadows.Update(cgroupId, next);
-                if ((value.Flags & BindingValue.Shadow) == 0)
-                {
-                    value.Flags |= BindingValue.Shadow;
-                    _maps.Bindings.Update(cgroupId, value);
-                    BindingsChanged();
-                }
+                SetBindingFlag(cgroupId, value, BindingValue.Shadow);
                 _bindings[cgroupId] = binding with { Shadow = slot };
                 if (binding.Shadow is not null)
                     Release(binding.Shadow);

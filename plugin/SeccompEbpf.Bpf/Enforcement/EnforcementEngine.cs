@@ -254,6 +254,16 @@ public sealed partial class EnforcementEngine : IDisposable
     // A recording and a shadow are kept by sys_enter too, even for a binding whose floor leaves the programs nothing to decide.
     private bool ProgramsNeeded => _gateFallback is not null || _bindings.Values.Any(b => b.NeedsSysEnter || b.Recording || b.Shadow is not null);
 
+    /// <summary>Sets a flag on the cgroup's pinned binding <paramref name="value"/> (as just looked up), unless it is set; the state the flag points at must be written first.</summary>
+    private void SetBindingFlag(ulong cgroupId, BindingValue value, byte flag)
+    {
+        if ((value.Flags & flag) == flag)
+            return;
+        value.Flags |= flag;
+        _maps.Bindings.Update(cgroupId, value);
+        BindingsChanged();
+    }
+
     /// <summary>Clears one flag of the cgroup's pinned binding, if it has one; the state the flag points at goes after.</summary>
     private void ClearBindingFlag(ulong cgroupId, byte flag)
     {

@@ -79,7 +79,7 @@ internal static class LsmHookTable
     internal static IReadOnlyList<string> Hooks { get; } = Entries.SelectMany(e => e.Hooks).Distinct().ToArray();
 
     /// <summary>The BPF program names (lsm_&lt;hook&gt;) the table needs.</summary>
-    internal static IReadOnlyList<string> Programs { get; } = Hooks.Select(h => "lsm_" + h).ToArray();
+    internal static IReadOnlyList<string> Programs { get; } = Hooks.Select(h => LsmPrefix + h).ToArray();
 
     /// <summary>The program name prefixes of the two families of bpf/lib/lsm_hooks.h.</summary>
     internal const string LsmPrefix = "lsm_", FmodRetPrefix = "fmodret_";

@@ -77,8 +77,4 @@ public sealed class KernelCapabilities(string kernelRelease, string activeLsms, 
 
     /// <summary>The hooks are reached through fmod_ret on security_* functions: BPF LSM does not work, the fallback does.</summary>
     public bool PreventsThroughFmodRet => !Has(KernelMechanism.BpfLsm) && Has(KernelMechanism.FmodRetSecurity);
-
-    /// <summary>How one hook is reached, as reports name it: "BPF LSM hook file_open" or "fmod_ret on security_file_open".</summary>
-    public string HookMechanism(string hook)
-        => PreventsThroughFmodRet ? $"fmod_ret on {Enforcement.LsmHookTable.SecurityFunction(hook)}" : $"BPF LSM hook {hook}";
 }

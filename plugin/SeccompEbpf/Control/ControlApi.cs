@@ -138,7 +138,7 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
             var known = new List<string>();
             foreach (uint nr in numbers)
             {
-                if (SyscallTables.NameOf(arch, arch == SyscallArch.X32 ? nr | 0x40000000u : nr) is { } name)
+                if (SyscallRecording.NameOf(arch, nr) is { } name)
                     known.Add(name);
                 else
                     unknown.Add($"{SyscallTables.ScmpName(arch)}:{nr}");
