@@ -452,6 +452,9 @@ run_kernel() {
         if [ "$status" != ok ]; then
             log "$name: FAILED ($note); console log: $console"
             grep -a ' result=fail' "$rundir/results" | sed 's/^/  /' >&2 || true
+            # A failed xunit case: its name and the start of its message and stack, so that CI's own output says
+            # which test failed and why (the console log does not outlive CI's clone).
+            awk '/^[[:space:]]*Failed [^ ]/ { n = 25 } n > 0 { print "  | " $0; n-- }' "$console" | head -n 120 >&2 || true
         fi
         # Multi-threaded TCG left the guest kernel's code patching incoherent across vCPUs (text_poke_bp, as sys_enter is
         # switched on and off: int3 oopses, soft lockups; docs/vm.md), hence single-threaded TCG by default (accel= above).

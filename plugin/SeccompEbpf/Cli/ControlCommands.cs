@@ -143,7 +143,11 @@ internal static class ControlCommands
             var decisions = string.Join(" ", c.Decisions.Where(d => d.Value > 0).Select(d => $"{d.Key}={d.Value}"));
             stdout.WriteLine($"{c.Namespace + "/" + c.Pod,-32} {c.Container,-16} {c.ContainerId[..Math.Min(12, c.ContainerId.Length)],-13} {c.Profile ?? "-",-20} {c.Mode,-8} {c.State,-10} {decisions}");
             if (c.Recording is { } recording)
+            {
                 stdout.WriteLine($"    recording since {(recording.Since is { } since ? since.ToString("u", System.Globalization.CultureInfo.InvariantCulture) : "before the daemon's last restart")} (seccomp-ebpf record reads it){(c.Exactness?.Summary.EndsWith("no sys_enter", StringComparison.Ordinal) == true ? "; sys_enter is attached for the recording" : "")}");
+                if (recording.Arguments is { Count: > 0 } arguments)
+                    stdout.WriteLine("    with the values of " + string.Join(", ", arguments.Select(a => $"{a.Syscall}:{a.Index} ({a.Values}{(a.Overflow ? "+, more than the recording holds" : "")} so far)")));
+            }
             if (c.Shadow is { } shadow)
                 stdout.WriteLine(shadow.Denials is { } denials
                     ? $"    shadow {shadow.Profile}: {denials} would-be denial(s), {shadow.Differences} difference(s) so far (events marked shadow)"

@@ -53,11 +53,17 @@ internal sealed class ControlApi(ContainerTable table, PolicyController policies
                 events.DecisionsOf(container.Id),
                 ExactnessOf(policy?.Report),
                 gate.RecordOf(container.CgroupId) is { } gap ? new UnprotectedGapView(gate.Mode, gap.Execs, gap.Denied, gap.LastPid, gap.LastComm, gap.BoundToFallback ? gate.FallbackProfile : null) : null,
-                policy is { Recording: true } ? new RecordingStateView(policy.RecordingSince) : null,
+                policy is { Recording: true } ? new RecordingStateView(policy.RecordingSince, RecordedArgumentsOf(policy)) : null,
                 ShadowOf(policy)));
         }
         return views;
     }
+
+    // Read from the kernel's recording, so that a recording adopted after a restart shows its arguments too.
+    private IReadOnlyList<RecordedArgumentStateView>? RecordedArgumentsOf(ContainerPolicy policy)
+        => policies.RecordingOf(policy)?.Arguments is { Count: > 0 } arguments
+            ? arguments.Select(a => new RecordedArgumentStateView(a.Syscall, a.Index, a.Values.Count, a.Overflow)).ToList()
+            : null;
 
     private ShadowView? ShadowOf(ContainerPolicy? policy)
     {

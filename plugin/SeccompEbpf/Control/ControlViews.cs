@@ -54,7 +54,11 @@ internal sealed record ContainerView(
 internal sealed record ShadowView(string Profile, string? ProfileHash, ulong? Differences, ulong? Denials, string? Problem);
 
 /// <summary>The container's syscalls are being recorded (docs/recording.md); Since is null for a recording adopted after a daemon restart.</summary>
-internal sealed record RecordingStateView(DateTimeOffset? Since);
+/// <param name="Arguments">The arguments whose values it records too (`record --with-args`), with how many distinct values so far.</param>
+internal sealed record RecordingStateView(DateTimeOffset? Since, IReadOnlyList<RecordedArgumentStateView>? Arguments = null);
+
+/// <summary>One argument a recording collects the values of: NAME:INDEX, distinct values so far, and whether more came than it holds.</summary>
+internal sealed record RecordedArgumentStateView(string Syscall, int Index, int Values, bool Overflow);
 
 /// <summary>What one container's recording holds: syscall names per ABI (SCMP_ARCH_*), ascending by name.</summary>
 /// <param name="Profile">The profile in force while recording; null for the allow-all recording binding.</param>

@@ -108,7 +108,7 @@ internal sealed partial class PolicyController
         {
             foreach (var entry in TargetsLocked(podRef, containerId))
             {
-                if (entry.Policy is not { Recording: true, BoundCgroupId: not 0 } policy || _binder.ReadRecording(policy.BoundCgroupId) is not { } syscalls)
+                if (entry.Policy is not { } policy || RecordingOf(policy) is not { } syscalls)
                     continue;
                 result.Add(new ContainerRecording(_table.FindPod(entry.Container.PodId)!, entry.Container, policy.RecordingSince,
                     policy.RecordOnly ? null : policy.ProfileReference, syscalls));
@@ -116,6 +116,10 @@ internal sealed partial class PolicyController
         }
         return result;
     }
+
+    /// <summary>What a container's recording holds now, or null when it does not record (ps).</summary>
+    public SyscallRecording? RecordingOf(ContainerPolicy policy) =>
+        policy is { Recording: true, BoundCgroupId: not 0 } ? _binder.ReadRecording(policy.BoundCgroupId) : null;
 
     /// <summary>Stops the targets' recordings; a container bound only to record is unbound (unmanaged again).</summary>
     /// <exception cref="PolicySelectionException">Unknown target.</exception>

@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-timeout-seconds: 720
+# vm-timeout-seconds: 900
 # In-guest suite: the containerd end-to-end tests that need a BPF-LSM kernel (xunit Category=vm of
 # tests/SeccompEbpf.E2E.Tests, built by e2e.host.sh): a private containerd 1.7 with NRI, runc, and the
 # real seccomp-ebpf daemon, run through dotnet.sh. Overlay comes from the initramfs (run-matrix.sh loads
