@@ -33,6 +33,13 @@ mkdir -p "$results"
 echo "== dependencies"
 scripts/install-deps.sh runtime build test
 command -v dotnet >/dev/null || { echo "test.sh: the .NET 10 SDK (dotnet) is required" >&2; exit 1; }
+# dotnet-stack: an e2e test whose daemon stops logging progress prints the daemon's managed stacks (DaemonProcess), on
+# the host and in the qemu guests (which see this root). Diagnostics only: without it the tests say it is missing.
+stack_tools=/opt/seccomp-ebpf-test-tools
+if [ ! -x "$stack_tools/dotnet-stack" ]; then
+    dotnet tool install --tool-path "$stack_tools" dotnet-stack --version 10.0.750501 > /dev/null \
+        || echo "test.sh: could not install dotnet-stack into $stack_tools: a hung daemon's stacks will not be shown" >&2
+fi
 
 if [[ " $tiers " == *" e2e "* ]]; then
     # containerd 2.x, unpacked privately beside the system's 1.7 (never installed over it).

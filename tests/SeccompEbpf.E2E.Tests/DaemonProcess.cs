@@ -169,7 +169,6 @@ public sealed class DaemonProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Waits until a log entry satisfies <paramref name="predicate"/>; fails with the daemon's output otherwise.</summary>
     /// <summary>
     /// Waits until the daemon serves: its first Synchronize answered and reconciled (every running container bound) and
     /// its control socket listening.
@@ -180,6 +179,7 @@ public sealed class DaemonProcess : IAsyncDisposable
         await WaitForAsync(e => e.Message.StartsWith("Control socket listening", StringComparison.Ordinal), timeout, "the control socket");
     }
 
+    /// <summary>Waits until a log entry satisfies <paramref name="predicate"/>; fails with the daemon's output and managed stacks otherwise.</summary>
     public async Task<DaemonLogEntry> WaitForAsync(Func<DaemonLogEntry, bool> predicate, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
@@ -189,7 +189,7 @@ public sealed class DaemonProcess : IAsyncDisposable
                 return hit;
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero)
-                throw new TimeoutException($"daemon did not log {what} within {timeout.TotalSeconds:0.#} s; output:\n{Tail()}");
+                throw new TimeoutException($"daemon did not log {what} within {timeout.TotalSeconds:0.#} s; output:\n{Tail()}\n{await ManagedStacksAsync()}");
             await _newEntry.WaitAsync(left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200));
         }
     }
@@ -199,6 +199,36 @@ public sealed class DaemonProcess : IAsyncDisposable
         Entries.Where(e => e["ContainerId"] == containerId && e["NriEvent"] is not null).ToList();
 
     public string Tail(int lines = 60) => string.Join('\n', _rawLines.TakeLast(lines));
+
+    /// <summary>dotnet-stack, which test.sh installs: a daemon that stops logging progress says where its threads wait.</summary>
+    private static string StackTool => Environment.GetEnvironmentVariable("SECCOMP_EBPF_DOTNET_STACK") ?? "/opt/seccomp-ebpf-test-tools/dotnet-stack";
+
+    /// <summary>The daemon's managed thread stacks now (dotnet-stack report), or why there are none.</summary>
+    public async Task<string> ManagedStacksAsync()
+    {
+        if (_process.HasExited)
+            return $"(no managed stacks: the daemon exited with {_process.ExitCode})";
+        if (!File.Exists(StackTool))
+            return $"(no managed stacks: {StackTool} is not installed; test.sh installs it)";
+        using var report = Process.Start(new ProcessStartInfo(StackTool, ["report", "-p", Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])
+            { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!;
+        var stdout = report.StandardOutput.ReadToEndAsync();
+        var stderr = report.StandardError.ReadToEndAsync();
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(90)); // TCG: a .NET tool takes long to start
+        try
+        {
+            await report.WaitForExitAsync(patience.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            report.Kill(entireProcessTree: true);
+            return "(no managed stacks: dotnet-stack report did not finish within 90 s)";
+        }
+        var lines = (await stdout).Split('\n');
+        string problem = (await stderr).Trim();
+        return $"managed stacks of the daemon (dotnet-stack report, exit {report.ExitCode}{(problem.Length == 0 ? "" : ": " + problem)}):\n"
+            + string.Join('\n', lines.Take(400)) + (lines.Length > 400 ? $"\n... {lines.Length - 400} more lines" : "");
+    }
 
     /// <summary>The exit code, once the daemon exits by itself within <paramref name="timeout"/>; fails with its output otherwise.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
