@@ -200,8 +200,8 @@ public sealed class DaemonProcess : IAsyncDisposable
 
     public string Tail(int lines = 60) => string.Join('\n', _rawLines.TakeLast(lines));
 
-    /// <summary>dotnet-stack, which test.sh installs: a daemon that stops logging progress says where its threads wait.</summary>
-    private static string StackTool => Environment.GetEnvironmentVariable("SECCOMP_EBPF_DOTNET_STACK") ?? "/opt/seccomp-ebpf-test-tools/dotnet-stack";
+    /// <summary>dotnet-stack, where test.sh installs it (a fixed path: the qemu guests see this root, not the host's environment).</summary>
+    private const string StackTool = "/opt/seccomp-ebpf-test-tools/dotnet-stack";
 
     /// <summary>The daemon's managed thread stacks now (dotnet-stack report), or why there are none.</summary>
     public async Task<string> ManagedStacksAsync()

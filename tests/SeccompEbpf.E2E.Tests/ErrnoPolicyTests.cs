@@ -22,8 +22,7 @@ public sealed class ErrnoPolicyTests(ITestOutputHelper output) : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Assert.True(Environment.GetEnvironmentVariable("SECCOMP_EBPF_EXPECT_LSM") == "1",
-            "ERRNO needs BPF LSM: this test runs in the qemu kernel matrix (tests/vm/run-matrix.sh --suite e2e), which sets SECCOMP_EBPF_EXPECT_LSM=1");
+        GuestKernel.RequireBpfLsm("ERRNO needs BPF LSM");
         _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket);
         File.WriteAllText(Path.Join(_config.ProfileDirectory, "deny-mkdir.json"), DenyMkdir);

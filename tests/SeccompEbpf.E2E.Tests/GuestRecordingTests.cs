@@ -15,8 +15,7 @@ public sealed class GuestRecordingTests(ITestOutputHelper output) : RecordedProf
 
     public override async Task InitializeAsync()
     {
-        Assert.True(Environment.GetEnvironmentVariable("SECCOMP_EBPF_EXPECT_LSM") == "1",
-            "EPERM needs BPF LSM: this test runs in the qemu kernel matrix (tests/vm/run-matrix.sh --suite e2e), which sets SECCOMP_EBPF_EXPECT_LSM=1");
+        GuestKernel.RequireBpfLsm("EPERM needs BPF LSM");
         await base.InitializeAsync();
     }
 

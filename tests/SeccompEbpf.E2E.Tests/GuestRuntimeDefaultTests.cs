@@ -22,8 +22,7 @@ public sealed class GuestRuntimeDefaultTests(ITestOutputHelper output) : IAsyncL
 
     public async Task InitializeAsync()
     {
-        Assert.True(Environment.GetEnvironmentVariable("SECCOMP_EBPF_EXPECT_LSM") == "1",
-            "this test needs BPF LSM: it runs in the qemu kernel matrix (tests/vm/run-matrix.sh --suite e2e), which sets SECCOMP_EBPF_EXPECT_LSM=1");
+        GuestKernel.RequireBpfLsm("this test needs BPF LSM");
         _containerd = await ContainerdInstance.StartAsync(output.WriteLine);
         _config = new DaemonConfig(_containerd.Root, _containerd.NriSocket) { OnUnenforceable = null };
         _daemon = DaemonProcess.Start(_config);

@@ -27,7 +27,6 @@ public abstract class RecordedProfileScenario(ITestOutputHelper output, TimeSpan
     protected const string Gate = "exec 2>&1; sleep 0.05; while [ ! -e /tmp/go ]; do sleep 0.05; done; ";
     private const string Script = Gate + "container-probe getppid 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
     private const string ScriptWithMkdirat = Gate + "container-probe mkdir-tmp 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
-    protected const string ScriptWithPersonality = Gate + "container-probe personality-query 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
 
     protected ContainerdInstance Containerd { get; private set; } = null!;
     protected DaemonConfig Config { get; private set; } = null!;
@@ -188,6 +187,7 @@ public sealed class RecordingTests(ITestOutputHelper output) : RecordedProfileSc
         Assert.Equal("KillProcess (degraded)", kill.GetProperty("action").GetString()); // ERRNO(EPERM) as KILL after entry here
     }
 
+    private const string ScriptWithPersonality = Gate + "container-probe personality-query 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
     private const string ScriptWithReadImpliesExec = Gate + "container-probe personality-rie 1 1; " + Work + "touch /tmp/done; exec sleep 3600";
 
     [Fact]
