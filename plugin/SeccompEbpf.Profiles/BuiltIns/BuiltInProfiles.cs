@@ -10,7 +10,7 @@ namespace SeccompEbpf.Profiles.BuiltIns;
 /// <summary>Profiles shipped with the engine: runtime/default, unconfined, audit, strict.</summary>
 public static class BuiltInProfiles
 {
-    /// <summary>Docker's default profile minus io_uring_setup/enter/register (moby#46762).</summary>
+    /// <summary>containerd's RuntimeDefault (Docker's default profile plus cachestat, fchmodat2, map_shadow_stack and the futex2 calls) minus io_uring_setup/enter/register (moby#46762).</summary>
     public const string RuntimeDefault = "runtime/default";
     /// <summary>No filter at all: every syscall of every architecture is allowed.</summary>
     public const string Unconfined = "unconfined";
