@@ -82,7 +82,7 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	if (allowed_unconditionally(binding.slot, &view)) {
 		count(SC_CNT_ACTION_BASE + SC_ALLOW);
 		if (binding.flags & SC_BINDING_SHADOW)
-			shadow_compare(bound_cgroup, &binding, &view, &decision); /* decision: ALLOW */
+			shadow_compare(bound_cgroup, binding.mode, &view, SC_ALLOW, 0);
 		if (!cache || cache->verdict_maybe_pending)
 			drop_stale_verdict_if_any(current_config(), cache);
 		return 0;
@@ -93,19 +93,19 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 	count(SC_CNT_ACTION_BASE + (decision.action.kind & 7));
 	/* before the verdict is applied: a KILL in force must not hide what the shadow says of the same call */
 	if (binding.flags & SC_BINDING_SHADOW)
-		shadow_compare(bound_cgroup, &binding, &view, &decision);
+		shadow_compare(bound_cgroup, binding.mode, &view, decision.action.kind, decision.action.data);
 
 	flags = (decision.action.flags & SC_ACTION_DEGRADED) ? SC_EVENT_DEGRADED : 0;
 	drop_stale_verdict_if_any(cfg, cache);
 	if (decision.action.kind == SC_ALLOW)
 		return 0;
 	if (decision.action.kind == SC_LOG) {
-		emit_event(cfg, bound_cgroup, &binding, &view, &decision, flags);
+		emit_event(cfg, bound_cgroup, binding.mode, &view, &decision, flags);
 		return 0;
 	}
 	if (binding.mode == SC_MODE_AUDIT) {
 		count(SC_CNT_AUDITED);
-		emit_event(cfg, bound_cgroup, &binding, &view, &decision, flags | SC_EVENT_AUDIT_ONLY);
+		emit_event(cfg, bound_cgroup, binding.mode, &view, &decision, flags | SC_EVENT_AUDIT_ONLY);
 		return 0;
 	}
 
@@ -128,6 +128,6 @@ int BPF_PROG(handle_sys_enter, struct pt_regs *regs, long id)
 		else
 			count(SC_CNT_SIGNALS);
 	}
-	emit_event(cfg, bound_cgroup, &binding, &view, &decision, flags);
+	emit_event(cfg, bound_cgroup, binding.mode, &view, &decision, flags);
 	return 0;
 }

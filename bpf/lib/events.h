@@ -33,7 +33,7 @@ static __always_inline bool within_rate(struct sc_settings *cfg, __u64 bound_cgr
 	return true;
 }
 
-static __always_inline void emit_event(struct sc_settings *cfg, __u64 bound_cgroup, const struct binding *binding,
+static __always_inline void emit_event(struct sc_settings *cfg, __u64 bound_cgroup, __u8 mode,
 				       struct syscall_view *view, const struct decision *decision,
 				       __u16 flags)
 {
@@ -60,7 +60,7 @@ static __always_inline void emit_event(struct sc_settings *cfg, __u64 bound_cgro
 	for (int i = 0; i < 6; i++)
 		event->args[i] = view->args[i];
 	event->action = decision->action.kind;
-	event->mode = binding->mode;
+	event->mode = mode;
 	event->data = decision->action.data;
 	event->rule = decision->rule;
 	event->flags = flags;
