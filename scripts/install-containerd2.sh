@@ -12,17 +12,7 @@ prefix=${SECCOMP_EBPF_CONTAINERD2_PREFIX:-/opt/seccomp-ebpf/containerd2}
 log() { echo "install-containerd2: $*" >&2; }
 [ "$(id -u)" = 0 ] || { log "must run as root (apt-get download, $prefix)"; exit 1; }
 
-newest() {
-    apt-cache madison containerd 2>/dev/null | awk -F'|' '{ gsub(/ /, "", $2); print $2 }' \
-        | grep -E "^(${series})\." | sort -V | tail -n 1 || true
-}
-version=$(newest)
-if [ -z "$version" ]; then
-    # A machine whose lists predate apt-sources.sh's sid entry: add it and fetch the lists once.
-    "$here/apt-sources.sh"
-    apt-get update -q >&2
-    version=$(newest)
-fi
+version=$("$here/served-version.sh" containerd --version-regex "${series}\\.") || true
 [ -n "$version" ] || { log "no containerd ${series} package is served (apt-cache madison containerd)"; exit 1; }
 command -v runc > /dev/null || { log "runc is missing (scripts/install-deps.sh runtime installs bookworm's)"; exit 1; }
 

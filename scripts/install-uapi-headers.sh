@@ -13,17 +13,7 @@ prefix=${SECCOMP_EBPF_UAPI_PREFIX:-/opt/seccomp-ebpf-test-tools/uapi}
 log() { echo "install-uapi-headers: $*" >&2; }
 [ "$(id -u)" = 0 ] || { log "must run as root (apt-get download, $prefix)"; exit 1; }
 
-newest() {
-    apt-cache madison linux-libc-dev 2>/dev/null \
-        | awk -F'|' -v r="$release" '$3 ~ (" " r "/") { gsub(/ /, "", $2); print $2 }' | sort -V | tail -n 1 || true
-}
-version=$(newest)
-if [ -z "$version" ]; then
-    # A machine whose lists predate apt-sources.sh's entries: add them and fetch the lists once.
-    "$here/apt-sources.sh"
-    apt-get update -q >&2
-    version=$(newest)
-fi
+version=$("$here/served-version.sh" linux-libc-dev --release "$release") || true
 [ -n "$version" ] || { log "Debian $release serves no linux-libc-dev (apt-cache madison linux-libc-dev)"; exit 1; }
 
 dir=$prefix/$version
