@@ -19,7 +19,8 @@ static __always_inline __u8 shadow_outcome(__u8 kind)
  * A global function, so the verifier checks it once on its own. As a static function it was checked again for every
  * state of each of its two callers: that was three quarters of sys_enter's verification, ~700 of ~790 ms of loading
  * the engine's object on the development host (docs/performance.md). Global functions take scalars and pointers to
- * memory the verifier must assume may be NULL, hence the plain arguments and the check on view.
+ * memory the verifier must assume may be NULL, hence the plain arguments and the check on view. Returns 1 when it
+ * reported a difference.
  */
 __noinline int shadow_compare(__u64 bound_cgroup, __u32 mode, struct syscall_view *view, __u32 enforced_kind,
 			      __u32 enforced_errno)
