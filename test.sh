@@ -241,7 +241,7 @@ for tier in $tiers; do
                 "SECCOMP_EBPF_VM_DOTNET_FILTER=$vm_filter" \
                 SECCOMP_EBPF_VM_DOTNET_REPORT=CompatArchTests \
                 tests/vm/run-matrix.sh --suite probe --suite dotnet
-            vm_run e2e tests/vm/run-matrix.sh --kernel 6.12 --suite e2e
+            vm_run e2e tests/vm/run-matrix.sh --kernel 6.12 --kernel 7.x --suite e2e
             rows+=(vm)
             tier_pass[vm]=$vm_pass
             tier_fail[vm]=$vm_fail
