@@ -72,10 +72,12 @@ internal static class RecordCommand
         var wait = duration ?? (started.All(s => s.WasRecording) ? TimeSpan.Zero : DefaultDuration);
         if (wait > TimeSpan.Zero)
         {
-            stderr.WriteLine($"seccomp-ebpf record: recording {started.Count} container(s) for {wait.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (Ctrl-C ends it early)");
+            // Ctrl-C is taken before the line that invites it is written: a SIGINT right after the line must end the
+            // wait, not be lost (inherited as ignored) or kill the command before it writes the recording.
             using var interrupted = new CancellationTokenSource();
             ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; interrupted.Cancel(); };
             Console.CancelKeyPress += onCancel;
+            stderr.WriteLine($"seccomp-ebpf record: recording {started.Count} container(s) for {wait.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s (Ctrl-C ends it early)");
             try
             {
                 await Task.Delay(wait, interrupted.Token).ConfigureAwait(false);
