@@ -25,7 +25,9 @@ if [ ! -f "$dir/ready" ]; then
     rm -rf "$dir"
     mkdir -p "$dir"
     dpkg -x "$tmp"/linux-libc-dev_*.deb "$dir"
-    for header in x86_64-linux-gnu/asm/unistd_64.h asm-generic/unistd.h; do
+    # what gen-syscall-tables.py and SyscallTableHeaderTests read
+    for header in x86_64-linux-gnu/asm/unistd_64.h x86_64-linux-gnu/asm/unistd_32.h x86_64-linux-gnu/asm/unistd_x32.h \
+                  aarch64-linux-gnu/asm/unistd_64.h asm-generic/errno.h; do
         [ -f "$dir/usr/include/$header" ] || { log "the package has no usr/include/$header"; exit 1; }
     done
     echo "linux-libc-dev $version" > "$dir/usr/include/package-version"
