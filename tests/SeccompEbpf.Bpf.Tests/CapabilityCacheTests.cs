@@ -45,7 +45,7 @@ public sealed class CapabilityCacheTests : IDisposable
         var stale = changed switch
         {
             "boot" => key with { BootId = Guid.NewGuid().ToString() },
-            "image" => key with { ImageSha256 = new string('0', 64) },
+            "image" => key with { ImageHash = new string('0', 32) },
             _ => key with { KernelRelease = "1.0.0-other" },
         };
         CapabilityCache.Write(RecordPath, new CapabilityCache.Record(stale, [Claim(KernelMechanism.BpfLsm, available: true)]));

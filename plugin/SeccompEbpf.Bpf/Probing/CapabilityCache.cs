@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using System.IO.Hashing;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Logging;
@@ -12,8 +12,8 @@ namespace SeccompEbpf.Bpf.Probing;
 /// </summary>
 internal static partial class CapabilityCache
 {
-    // 2: FmodRetSecurity probed (a version-1 record lacks it and is probed afresh).
-    private const int FormatVersion = 2;
+    // 2: FmodRetSecurity probed (a version-1 record lacks it and is probed afresh). 3: the image's XxHash128, not SHA-256.
+    private const int FormatVersion = 3;
 
     /// <summary>The cached capabilities when the record at PATH matches this boot and image, else a fresh probe (then saved).</summary>
     internal static KernelCapabilities ProbeOrReuse(string path, byte[] image, ILogger logger, Func<KernelCapabilities> probe)
@@ -41,7 +41,7 @@ internal static partial class CapabilityCache
         return capabilities;
     }
 
-    internal sealed record Key(int Format, string BootId, string KernelRelease, string ActiveLsms, string ImageSha256);
+    internal sealed record Key(int Format, string BootId, string KernelRelease, string ActiveLsms, string ImageHash);
 
     internal sealed record Record(Key Key, List<MechanismProbe> Probes);
 
@@ -50,7 +50,8 @@ internal static partial class CapabilityCache
         CapabilityProber.ReadText("/proc/sys/kernel/random/boot_id"),
         CapabilityProber.ReadText("/proc/sys/kernel/osrelease"),
         CapabilityProber.ActiveLsms(),
-        Convert.ToHexStringLower(SHA256.HashData(image)));
+        // which BPF object probed, not a secret: a non-cryptographic hash spares the start-up OpenSSL's load (~40 ms here)
+        Convert.ToHexStringLower(XxHash128.Hash(image)));
 
     /// <summary>The cached capabilities, or null and why the record is not used.</summary>
     internal static (KernelCapabilities? Capabilities, string? Why) TryRead(string path, Key key)
@@ -76,7 +77,7 @@ internal static partial class CapabilityCache
             return (null, "the record is empty");
         if (record.Key != key)
             return (null, record.Key.BootId != key.BootId ? "the record is from another boot"
-                : record.Key.ImageSha256 != key.ImageSha256 ? "the record is from another BPF object (another daemon version)"
+                : record.Key.ImageHash != key.ImageHash ? "the record is from another BPF object (another daemon version)"
                 : "the record is from another kernel, LSM list or record format");
         // a mechanism the record lacks would read as "not probed", i.e. unavailable (a fallback never used): probe again
         var absent = Enum.GetValues<KernelMechanism>().Where(m => record.Probes.All(p => p.Mechanism != m)).ToList();
