@@ -76,11 +76,15 @@ public sealed class ErrnoCoverageTests(ITestOutputHelper output) : IDisposable
             using var engine = _scope.Open();
             var caps = engine.Capabilities;
             LsmExpectation.AssertProbeAgrees(caps);
+            // a syscall newer than this kernel fails with ENOSYS before any hook: the engine claims none, nor does the test
+            var absent = cases.Take(claimedCount).Where(c => caps.AbsentSyscalls.Contains(c.Name)).Select(c => c.Name).ToHashSet();
+            claimedCount -= absent.Count;
+            cases.RemoveAll(c => absent.Contains(c.Name.Split('+')[0]));
 
             // control: no binding, each call succeeds and takes effect
             var control = RunProbe(Path.Combine(workdir, "control"), cases.Select(c => c.Name));
             var failures = new List<string>();
-            var notExercised = noX86Number.Select(n => $"{n} (no x86_64 number)").ToList();
+            var notExercised = noX86Number.Select(n => $"{n} (no x86_64 number)").Concat(absent.Select(n => $"{n} (not in this kernel)")).ToList();
             foreach (var c in cases)
             {
                 var o = control.GetValueOrDefault(c.Name);

@@ -1,5 +1,6 @@
 using SeccompEbpf.Bpf.Enforcement;
 using SeccompEbpf.Bpf.Probing;
+using SeccompEbpf.Profiles.Parsing;
 
 namespace SeccompEbpf.Bpf.Tests;
 
@@ -29,6 +30,28 @@ public sealed class VmlinuxBtfTests
     }
 
     [Fact]
+    public void PrefixesSelectExactlyTheNamesThatStartWithThem()
+    {
+        byte[] btf = File.ReadAllBytes(VmlinuxBtf.DefaultPath);
+        var all = VmlinuxBtf.FunctionNames(btf)!;
+        var selected = VmlinuxBtf.FunctionNames(btf, "bpf_lsm_", "__do_sys_")!;
+        Assert.Equal(all.Where(n => n.StartsWith("bpf_lsm_", StringComparison.Ordinal) || n.StartsWith("__do_sys_", StringComparison.Ordinal)).Order(), selected.Order());
+        Assert.Contains("bpf_lsm_file_open", selected);
+        Assert.Contains("__do_sys_getppid", selected); // SYSCALL_DEFINE0: its __x64_sys_ entry is not in BTF
+    }
+
+    [Fact]
+    public void ASyscallIsAbsentOnlyWhenNoFunctionOfItIsInTheKernel()
+    {
+        // getppid has only __do_sys_getppid, mkdir __x64_sys_mkdir; fchmodat2 came with 6.6 (the host's 6.18 and the
+        // 6.12 guest have it, the 6.1 guest does not)
+        var release = KernelVersion.TryParse(File.ReadAllText("/proc/sys/kernel/osrelease"));
+        Assert.NotNull(release);
+        var absent = VmlinuxBtf.AbsentSyscalls(VmlinuxBtf.KernelFunctions!, ["getppid", "mkdir", "fchmodat2", "no_such_syscall"]);
+        Assert.Equal(release.Value.CompareTo(new KernelVersion(6, 6)) < 0 ? ["fchmodat2", "no_such_syscall"] : ["no_such_syscall"], absent.Order());
+    }
+
+    [Fact]
     public void NotBtfIsUnknownRatherThanEverythingMissing()
     {
         Assert.Null(VmlinuxBtf.FunctionNames(new byte[64]));
@@ -38,6 +61,7 @@ public sealed class VmlinuxBtfTests
         {
             Assert.Null(VmlinuxBtf.MissingLsmHooks(["file_open"], path)); // its type section runs past the end
             Assert.Null(VmlinuxBtf.MissingLsmHooks(["file_open"], path + ".absent"));
+            Assert.Null(VmlinuxBtf.Functions(path));
         }
         finally
         {

@@ -56,6 +56,9 @@
 #include <unistd.h>
 
 #define NOBODY 65534
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452 /* Linux 6.6; bookworm's headers (6.1) lack it */
+#endif
 
 struct outcome {
 	int32_t kind; /* 0 result, 1 setup failed */
@@ -419,6 +422,7 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 	else if (IS("chmod")) ret = syscall(SYS_chmod, file_a, 0644);
 	else if (IS("fchmod")) ret = syscall(SYS_fchmod, fd, 0644);
 	else if (IS("fchmodat")) ret = syscall(SYS_fchmodat, AT_FDCWD, file_a, 0644);
+	else if (IS("fchmodat2")) ret = syscall(SYS_fchmodat2, AT_FDCWD, file_a, 0644, 0);
 	else if (IS("chown")) ret = syscall(SYS_chown, file_a, NOBODY, -1);
 	else if (IS("fchown")) ret = syscall(SYS_fchown, fd, NOBODY, -1);
 	else if (IS("lchown")) ret = syscall(SYS_lchown, file_a, NOBODY, -1);
@@ -483,7 +487,7 @@ static void run_case(const char *name, const char *cgroup, const char *workdir)
 		o.effect = root.st_ino == dir_st.st_ino && root.st_dev == dir_st.st_dev;
 	} else if (IS("utime") || IS("utimes") || IS("futimesat") || IS("utimensat"))
 		o.effect = stat_of(file_a).st_mtime == 12345;
-	else if (IS("chmod") || IS("fchmod") || IS("fchmodat"))
+	else if (IS("chmod") || IS("fchmod") || IS("fchmodat") || IS("fchmodat2"))
 		o.effect = (stat_of(file_a).st_mode & 07777) == 0644;
 	else if (IS("chown") || IS("fchown") || IS("lchown") || IS("fchownat"))
 		o.effect = stat_of(file_a).st_uid == NOBODY;

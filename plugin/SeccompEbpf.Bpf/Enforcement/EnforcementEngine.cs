@@ -74,6 +74,7 @@ public sealed partial class EnforcementEngine : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), "LogEventsPerSecondPerContainer must be 0 (unlimited) or more");
         if (options.EventChannelCapacity < 1)
             throw new ArgumentOutOfRangeException(nameof(options), "EventChannelCapacity must be at least 1");
+        VmlinuxBtf.ReadAhead(); // the hook table's check reads it, beside the capability record or the probes
         LibbpfLog.Install(loggers);
         var logger = loggers.CreateLogger<EnforcementEngine>();
         byte[] image = BpfObject.EmbeddedImage();

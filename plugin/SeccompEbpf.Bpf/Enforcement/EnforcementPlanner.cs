@@ -83,7 +83,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
             // same action as steps 4-5 would): there the default can be prevented, not just signalled.
             if (capabilities.CanPreventSyscalls && mode == EnforcementMode.Enforce)
             {
-                foreach (uint nr in LsmHookTable.CoveredNumbers(arch.AuditArch, capabilities.MissingLsmHooks))
+                foreach (uint nr in LsmHookTable.CoveredNumbers(arch.AuditArch, capabilities))
                 {
                     if (named.Contains(nr) || floor?.Stops(arch.AuditArch, nr) is not null)
                         continue; // the floor stops it before entry: no hook work for it
@@ -301,7 +301,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
     {
         if (!capabilities.CanPreventSyscalls || !NeedsPrevention(requested.Kind))
             return null;
-        if (LsmHookTable.HooksFor(auditArch, nr, capabilities.MissingLsmHooks) is not { } hooks)
+        if (LsmHookTable.HooksFor(auditArch, nr, capabilities) is not { } hooks)
             return null;
         if (requested.Kind == SeccompAction.Errno && requested.Data == 0)
             return null;
@@ -378,7 +378,7 @@ internal sealed class EnforcementPlanner(KernelCapabilities capabilities, Unenfo
             return Exact();
         }
 
-        string[]? covering = preventable && nr is { } number && capabilities.CanPreventSyscalls ? LsmHookTable.HooksFor(auditArch, number, capabilities.MissingLsmHooks) : null;
+        string[]? covering = preventable && nr is { } number && capabilities.CanPreventSyscalls ? LsmHookTable.HooksFor(auditArch, number, capabilities) : null;
         string[]? hooks = covering is not null ? PreventingHooks(requested, auditArch, nr!.Value) : null;
         bool errnoZero = kind == SeccompAction.Errno && requested.Data == 0;
         bool enosysAtPrctl = covering is not null && HandsOverEnosys(requested) && covering.Contains("task_prctl");

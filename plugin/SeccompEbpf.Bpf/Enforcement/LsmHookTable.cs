@@ -1,3 +1,5 @@
+using SeccompEbpf.Bpf.Probing;
+
 namespace SeccompEbpf.Bpf.Enforcement;
 
 /// <summary>
@@ -57,7 +59,7 @@ internal static class LsmHookTable
         // the filesystem changes anything.
         ("utime", ["inode_setattr"]), ("utimes", ["inode_setattr"]), ("futimesat", ["inode_setattr"]),
         ("utimensat", ["inode_setattr"]), ("utimensat_time64", ["inode_setattr"]),
-        ("chmod", ["inode_setattr"]), ("fchmod", ["inode_setattr"]), ("fchmodat", ["inode_setattr"]),
+        ("chmod", ["inode_setattr"]), ("fchmod", ["inode_setattr"]), ("fchmodat", ["inode_setattr"]), ("fchmodat2", ["inode_setattr"]),
         ("chown", ["inode_setattr"]), ("fchown", ["inode_setattr"]), ("lchown", ["inode_setattr"]), ("fchownat", ["inode_setattr"]),
         ("chown32", ["inode_setattr"]), ("fchown32", ["inode_setattr"]), ("lchown32", ["inode_setattr"]),
         ("truncate", ["inode_setattr"]), ("ftruncate", ["inode_setattr"]), ("truncate64", ["inode_setattr"]), ("ftruncate64", ["inode_setattr"]),
@@ -98,28 +100,38 @@ internal static class LsmHookTable
         _ => "security_" + hook,
     };
 
-    /// <summary>The hooks a syscall passes through, or null when no hook covers it or one of them is missing on this kernel.</summary>
-    internal static string[]? HooksFor(uint auditArch, uint nr, IReadOnlySet<string> missingHooks)
-        => HooksFor(auditArch, nr) is { } hooks && !hooks.Any(missingHooks.Contains) ? hooks : null;
+    /// <summary>
+    /// The hooks a syscall passes through, or null when no hook covers it, one of them is missing on this kernel, or the
+    /// kernel does not have the syscall.
+    /// </summary>
+    internal static string[]? HooksFor(uint auditArch, uint nr, KernelCapabilities kernel)
+        => HooksFor(auditArch, nr) is { } hooks && !hooks.Any(kernel.MissingLsmHooks.Contains) && !kernel.AbsentSyscalls.Contains(BaseName(SyscallTable.NameOf(auditArch, nr)!)) ? hooks : null;
+
+    /// <summary>
+    /// The table's syscalls added after Linux 6.1, the oldest kernel supported (its last syscall is 450; numbers above
+    /// 423 are the same on every arch, x32's aside): checked against the running kernel's BTF, as a kernel without one
+    /// returns ENOSYS.
+    /// </summary>
+    internal static IEnumerable<string> SyscallsNewerThanLinux61
+        => Entries.Select(e => e.Syscall).Where(name => SyscallTable.NumbersOf(SyscallTable.AuditArchX86_64, name).Any(nr => (nr & SyscallTable.X32Bit) == 0 && nr > 450));
 
     /// <summary>The hooks a syscall passes through, or null when no hook covers it.</summary>
     internal static string[]? HooksFor(uint auditArch, uint nr)
     {
         string? name = SyscallTable.NameOf(auditArch, nr);
-        if (name is null)
-            return null;
-        if (name.EndsWith("(x32)", StringComparison.Ordinal))
-            name = name[..^5];
-        return BySyscall.GetValueOrDefault(name);
+        return name is null ? null : BySyscall.GetValueOrDefault(BaseName(name));
     }
+
+    private static string BaseName(string name) => name.EndsWith("(x32)", StringComparison.Ordinal) ? name[..^5] : name;
 
     /// <summary>Every syscall number of this arch that some hook covers.</summary>
     internal static IEnumerable<uint> CoveredNumbers(uint auditArch)
-        => CoveredNumbers(auditArch, new HashSet<string>());
+        => Entries.SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
 
-    /// <summary>Every syscall number of this arch whose hooks are all present.</summary>
-    internal static IEnumerable<uint> CoveredNumbers(uint auditArch, IReadOnlySet<string> missingHooks)
-        => Entries.Where(e => !e.Hooks.Any(missingHooks.Contains)).SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
+    /// <summary>Every syscall number of this arch whose hooks are all present, of the syscalls this kernel has.</summary>
+    internal static IEnumerable<uint> CoveredNumbers(uint auditArch, KernelCapabilities kernel)
+        => Entries.Where(e => !e.Hooks.Any(kernel.MissingLsmHooks.Contains) && !kernel.AbsentSyscalls.Contains(e.Syscall))
+            .SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
 
     internal static int SyscallCount => Entries.Length;
 }

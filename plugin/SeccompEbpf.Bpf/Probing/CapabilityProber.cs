@@ -199,17 +199,24 @@ public static partial class CapabilityProber
     [LibraryImport("libc", EntryPoint = "getppid")]
     private static partial int GetPpid();
 
-    /// <summary>The capabilities with the hooks checked against this kernel's BTF for the family they would use (BPF LSM or the fmod_ret fallback).</summary>
+    /// <summary>
+    /// The capabilities with the hook table checked against this kernel's BTF: the hooks of the family they would use
+    /// (BPF LSM or the fmod_ret fallback), and the table's syscalls newer than 6.1.
+    /// </summary>
     internal static KernelCapabilities WithHookCheck(KernelCapabilities capabilities, ILogger logger)
-        => new(capabilities.KernelRelease, capabilities.ActiveLsms, capabilities.Probes, MissingLsmHooks(logger, capabilities.PreventsThroughFmodRet));
+    {
+        var functions = VmlinuxBtf.KernelFunctions;
+        return new(capabilities.KernelRelease, capabilities.ActiveLsms, capabilities.Probes,
+            MissingLsmHooks(functions, logger, capabilities.PreventsThroughFmodRet), AbsentSyscalls(functions, logger));
+    }
 
     /// <summary>
     /// The table's hooks this kernel's BTF lacks (logged): bpf_lsm_&lt;hook&gt;, or with <paramref name="fmodRet"/> the
     /// hook's security_* function. Empty when the BTF cannot be read, as libbpf then refuses lsm/ and fmod_ret programs anyway.
     /// </summary>
-    internal static IReadOnlySet<string> MissingLsmHooks(ILogger logger, bool fmodRet = false)
+    internal static IReadOnlySet<string> MissingLsmHooks(IReadOnlySet<string>? functions, ILogger logger, bool fmodRet = false)
     {
-        var missing = VmlinuxBtf.MissingLsmHooks(LsmHookTable.Hooks, fmodRet: fmodRet);
+        var missing = functions is null ? null : VmlinuxBtf.MissingLsmHooks(functions, LsmHookTable.Hooks, fmodRet);
         if (missing is null)
             logger.LogInformation("{Path} could not be read: the LSM hook table is not checked against the kernel", VmlinuxBtf.DefaultPath);
         else if (missing.Count > 0 && fmodRet)
@@ -218,5 +225,14 @@ public static partial class CapabilityProber
         else if (missing.Count > 0)
             logger.LogWarning("this kernel has no BPF LSM hook {Hooks}: the syscalls that need them are not claimed as prevented", string.Join(", ", missing.Order()));
         return missing ?? new HashSet<string>();
+    }
+
+    /// <summary>The table's syscalls newer than 6.1 that this kernel lacks (logged). Empty when the BTF cannot be read: libbpf then refuses the hooks anyway.</summary>
+    private static IReadOnlySet<string> AbsentSyscalls(IReadOnlySet<string>? functions, ILogger logger)
+    {
+        var absent = functions is null ? null : VmlinuxBtf.AbsentSyscalls(functions, LsmHookTable.SyscallsNewerThanLinux61);
+        if (absent is { Count: > 0 })
+            logger.LogInformation("this kernel has no syscall {Syscalls} (ENOSYS before any hook): not claimed as stopped at a hook", string.Join(", ", absent.Order()));
+        return absent ?? new HashSet<string>();
     }
 }

@@ -44,7 +44,7 @@ public sealed record MechanismProbe(KernelMechanism Mechanism, bool Available, i
 
 /// <summary>The mechanisms this kernel accepts, each with the reason when it does not.</summary>
 public sealed class KernelCapabilities(string kernelRelease, string activeLsms, IReadOnlyList<MechanismProbe> probes,
-    IReadOnlySet<string>? missingLsmHooks = null)
+    IReadOnlySet<string>? missingLsmHooks = null, IReadOnlySet<string>? absentSyscalls = null)
 {
     /// <summary>uname -r.</summary>
     public string KernelRelease { get; } = kernelRelease;
@@ -68,6 +68,13 @@ public sealed class KernelCapabilities(string kernelRelease, string activeLsms, 
     /// syscalls that need them are not claimed. Empty when all are present or the BTF was not read.
     /// </summary>
     public IReadOnlySet<string> MissingLsmHooks { get; } = missingLsmHooks ?? new HashSet<string>();
+
+    /// <summary>
+    /// Syscalls of the LSM hook table newer than Linux 6.1 that this kernel does not have (its BTF defines no function
+    /// for them): they fail with ENOSYS before any hook, so none is claimed as stopped at one. Empty when all are
+    /// present or the BTF was not read.
+    /// </summary>
+    public IReadOnlySet<string> AbsentSyscalls { get; } = absentSyscalls ?? new HashSet<string>();
 
     /// <summary>
     /// Some mechanism can stop a syscall at the LSM hook it passes through, before its side effects: BPF LSM, or where
