@@ -153,7 +153,8 @@ log "building"
 make -s -C "$src/bpf"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-# ReadyToRun, as benchmarked (docs/performance.md); the same script publishes what bench/SeccompEbpf.Daemon.Benchmarks measures.
+# Self-contained composite ReadyToRun, as benchmarked (docs/performance.md); the same script publishes what
+# bench/SeccompEbpf.Daemon.Benchmarks measures.
 "$src/scripts/publish-daemon.sh" "$stage"
 
 log "installing to $libdir"
@@ -165,11 +166,10 @@ cp -a "$stage" "$libdir.new"
 chmod -R u=rwX,go=rX "$libdir.new"
 rm -rf "$libdir"
 mv "$libdir.new" "$libdir"
-dotnet_root=$(dirname "$(readlink -f "$(command -v dotnet)")")
-# containerd starts pre-installed plugins with an empty environment: the wrapper supplies DOTNET_ROOT.
+# The publish carries its own .NET runtime, so the wrapper needs no DOTNET_ROOT (containerd starts pre-installed
+# plugins with an empty environment).
 cat > "$bin" <<WRAP
 #!/bin/sh
-export DOTNET_ROOT="$dotnet_root"
 exec "$libdir/seccomp-ebpf" "\$@"
 WRAP
 chmod 755 "$bin"

@@ -52,7 +52,7 @@ else
     rm -rf "$work" "$out/oci" "$archive" "$out/source.sha256"
     mkdir -p "$work"
     make -s -C "$src/bpf"
-    "$src/scripts/publish-daemon.sh" --self-contained "$work/publish"
+    "$src/scripts/publish-daemon.sh" --image "$work/publish"
     "$src/scripts/image-rootfs.sh" "$work/rootfs" "$work/publish"
 
     # Fixed timestamps (the last commit's, else the epoch) so unchanged sources give the same layer contents.

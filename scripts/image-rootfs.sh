@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Assembles the daemon image's root filesystem in ROOTFS from a self-contained publish (scripts/publish-daemon.sh
-# --self-contained) and the few Debian packages it loads: no base image, no package manager, no shell beyond
+# Assembles the daemon image's root filesystem in ROOTFS from the image's publish (scripts/publish-daemon.sh
+# --image) and the few Debian packages it loads: no base image, no package manager, no shell beyond
 # busybox. Used by scripts/build-image.sh on a host and by config/kubernetes/Containerfile in a Debian build stage,
 # so both produce the same files. Needs apt with bookworm-backports in its lists (scripts/apt-sources.sh).
 #   scripts/image-rootfs.sh ROOTFS PUBLISHDIR
