@@ -11,7 +11,28 @@ internal static partial class ProcessStopping
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
 
-    /// <summary>SIGINT, as Ctrl-C in a terminal would: a CLI that waits ends the wait.</summary>
+    /// <summary>
+    /// <paramref name="start"/> run through <c>env --default-signal=INT</c> (coreutils 8.31+), so that
+    /// <see cref="Interrupt"/> reaches it as Ctrl-C would. A background job of a non-interactive shell (how CI may be
+    /// started) inherits SIGINT ignored, and .NET then never installs its handler: <c>Console.CancelKeyPress</c>
+    /// would not fire and the SIGINT would be lost.
+    /// </summary>
+    public static ProcessStartInfo Interruptible(this ProcessStartInfo start)
+    {
+        var viaEnv = new ProcessStartInfo("env")
+        {
+            RedirectStandardInput = start.RedirectStandardInput,
+            RedirectStandardOutput = start.RedirectStandardOutput,
+            RedirectStandardError = start.RedirectStandardError,
+        };
+        viaEnv.ArgumentList.Add("--default-signal=INT");
+        viaEnv.ArgumentList.Add(start.FileName);
+        foreach (string arg in start.ArgumentList)
+            viaEnv.ArgumentList.Add(arg);
+        return viaEnv;
+    }
+
+    /// <summary>SIGINT, as Ctrl-C in a terminal would: a CLI that waits ends the wait (start it <see cref="Interruptible"/>).</summary>
     public static void Interrupt(this Process process)
     {
         if (Kill(process.Id, SigInt) != 0)

@@ -200,10 +200,10 @@ public sealed class RecordingTests(ITestOutputHelper output) : RecordedProfileSc
         var start = new ProcessStartInfo(DaemonProcess.ExecutablePath) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (string arg in new[] { "record", "--container", recorded.ContainerId, "--with-args", "personality:0", "--duration", "10m", "--out", file, "--socket", Config.ControlSocket })
             start.ArgumentList.Add(arg);
-        using (var cli = Process.Start(start)!)
+        using (var cli = Process.Start(start.Interruptible())!)
         {
             // its first line comes once the recording (of arguments too) has started
-            var first = await cli.StandardError.ReadLineAsync().WaitAsync(Patience);
+            var first = await WithinAsync(cli.StandardError.ReadLineAsync(), cli, "its first line");
             Assert.True(first?.Contains("recording 1 container(s)") == true, first);
             // the fresh pods below get the profile while they wait at the gate: the recording must hold a whole round
             // of that wait (the sleep applet included) before the gate opens. A second `record` reads the running
@@ -230,7 +230,7 @@ public sealed class RecordingTests(ITestOutputHelper output) : RecordedProfileSc
             var (_, table, _) = await CliAsync("ps");
             Assert.Contains("with the values of personality:0 (1 so far)", table);
             cli.Interrupt();
-            string rest = await cli.StandardError.ReadToEndAsync().WaitAsync(Patience);
+            string rest = await WithinAsync(cli.StandardError.ReadToEndAsync(), cli, "its exit after SIGINT");
             await cli.WaitForExitAsync().WaitAsync(Patience);
             Assert.True(cli.ExitCode == 0, rest);
         }
@@ -267,5 +267,24 @@ public sealed class RecordingTests(ITestOutputHelper output) : RecordedProfileSc
         Assert.DoesNotContain("personality-rie ret=", Containerd.ReadContainerLog(other.Pod, "app"));
         var kill = Assert.Single(await EventsAsync("default/other"));
         Assert.Equal("personality", kill.GetProperty("syscall").GetString());
+    }
+
+    /// <summary>
+    /// <paramref name="task"/> within Patience, or a failure that says what the CLI was doing: which signals it
+    /// ignores and catches (/proc/PID/status) and its state, for a wait that CI once saw time out.
+    /// </summary>
+    private async Task<T> WithinAsync<T>(Task<T> task, Process cli, string what)
+    {
+        try
+        {
+            return await task.WaitAsync(Patience);
+        }
+        catch (TimeoutException)
+        {
+            string status = cli.HasExited ? $"exited with {cli.ExitCode}"
+                : string.Join(", ", File.ReadAllLines($"/proc/{cli.Id}/status")
+                    .Where(l => l.Split(':')[0] is "State" or "SigIgn" or "SigCgt" or "SigBlk"));
+            throw new TimeoutException($"`seccomp-ebpf record` gave no {what} within {Patience}: {status}");
+        }
     }
 }

@@ -122,10 +122,15 @@ public sealed class DaemonSetImageTests(ITestOutputHelper output) : IAsyncLifeti
     public async Task The_manifests_pod_registers_over_NRI_enforces_neighbours_and_reports_their_host_pids_and_cgroups()
     {
         var daemon = await StartDaemonPodAsync(attempt: 0);
-        var log = DaemonLog(daemon.Sandbox);
-        Assert.Contains(log, e => e.Message.Contains("NRI connected to containerd", StringComparison.Ordinal));
-        // NODE_NAME reached the daemon through the downward API translation.
-        Assert.Contains(log, e => e.Message.StartsWith($"Listed pods on node {NodeName}", StringComparison.Ordinal));
+        Assert.Contains(DaemonLog(daemon.Sandbox), e => e.Message.Contains("NRI connected to containerd", StringComparison.Ordinal));
+        // NODE_NAME reached the daemon through the downward API translation. The pod list runs beside the NRI
+        // registration that readiness reports, so it may come a little after the pod is ready.
+        var deadline = DateTime.UtcNow + Patience;
+        while (!DaemonLog(daemon.Sandbox).Any(e => e.Message.StartsWith($"Listed pods on node {NodeName}", StringComparison.Ordinal)))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no 'Listed pods on node {NodeName}' in the daemon's log within {Patience}");
+            await Task.Delay(100);
+        }
         foreach (var probe in new[] { _pod.Container.LivenessProbe, _pod.Container.ReadinessProbe })
             Assert.Equal(200, await ProbeAsync(probe));
 
