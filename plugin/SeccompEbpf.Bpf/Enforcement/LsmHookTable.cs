@@ -105,7 +105,12 @@ internal static class LsmHookTable
     /// kernel does not have the syscall.
     /// </summary>
     internal static string[]? HooksFor(uint auditArch, uint nr, KernelCapabilities kernel)
-        => HooksFor(auditArch, nr) is { } hooks && !hooks.Any(kernel.MissingLsmHooks.Contains) && !kernel.AbsentSyscalls.Contains(BaseName(SyscallTable.NameOf(auditArch, nr)!)) ? hooks : null;
+        => SyscallTable.NameOf(auditArch, nr) is { } name && BySyscall.GetValueOrDefault(BaseName(name)) is { } hooks
+            && ClaimableOn(kernel, BaseName(name), hooks) ? hooks : null;
+
+    /// <summary>Whether this kernel has the syscall and every hook it passes through.</summary>
+    private static bool ClaimableOn(KernelCapabilities kernel, string syscall, string[] hooks)
+        => !hooks.Any(kernel.MissingLsmHooks.Contains) && !kernel.AbsentSyscalls.Contains(syscall);
 
     /// <summary>
     /// The table's syscalls added after Linux 6.1, the oldest kernel supported (its last syscall is 450; numbers above
@@ -130,8 +135,7 @@ internal static class LsmHookTable
 
     /// <summary>Every syscall number of this arch whose hooks are all present, of the syscalls this kernel has.</summary>
     internal static IEnumerable<uint> CoveredNumbers(uint auditArch, KernelCapabilities kernel)
-        => Entries.Where(e => !e.Hooks.Any(kernel.MissingLsmHooks.Contains) && !kernel.AbsentSyscalls.Contains(e.Syscall))
-            .SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
+        => Entries.Where(e => ClaimableOn(kernel, e.Syscall, e.Hooks)).SelectMany(e => SyscallTable.NumbersOf(auditArch, e.Syscall)).Distinct().Order();
 
     internal static int SyscallCount => Entries.Length;
 }
